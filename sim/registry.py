@@ -35,7 +35,12 @@ class SimulatorSpec:
 
 
 # name -> "module:attribute"
-SIMULATORS: dict[str, str] = {}
+SIMULATORS: dict[str, str] = {
+    "kernel": "sim.kernel:SIMULATOR",
+    "rf": "sim.rf:SIMULATOR",
+    "transformer": "sim.transformer:SIMULATOR",
+    "perceptron": "sim.perceptron:SIMULATOR",
+}
 
 
 def register(name: str, target: str) -> None:
