@@ -300,6 +300,28 @@ class MarkovSource:
         """Exact entropy rate in nats per symbol (= per byte): Σ_c π_c H(P[c, ·])."""
         return float(self.stationary(method) @ self.context_entropies())
 
+    def conditional_entropies(self) -> np.ndarray:
+        """h_j = H(X_t | the j symbols before it) in nats for j = 0..k: from the stationary block
+        entropies H_j of the last j symbols (marginals of π), h_j = H_{j+1} − H_j; h_k is the
+        entropy rate. A model whose window gives position t only t symbols of history cannot beat
+        h_min(t, k) there (see `window_loss_floor`)."""
+        pi = self.stationary()
+        contexts = np.arange(self.n_contexts, dtype=np.int64)
+        block = [0.0]
+        for j in range(1, self.order + 1):
+            p = np.bincount(contexts % self.alphabet**j, weights=pi, minlength=self.alphabet**j)
+            p = p[p > 0]
+            block.append(float(-(p * np.log(p)).sum()))
+        h = [block[j + 1] - block[j] for j in range(self.order)] + [self.entropy_rate()]
+        return np.array(h)
+
+    def window_loss_floor(self, context: int) -> float:
+        """The least mean loss (nats/byte) over a window of ``context`` targets, target t predicted
+        from the t + 1 bytes x[0..t]: (Σ_{j=1..context} h_min(j,k)) / context. For context ≥ k this is
+        the entropy rate plus Σ_{1≤j<k}(h_j − h_k)/context (the first k − 1 targets see less than k
+        bytes of history)."""
+        return _window_floor(self.conditional_entropies(), context)
+
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n bytes of the chain, started from the stationary distribution (so the whole sample is
         stationary). Inverse-CDF draws, one uniform per byte, in a compiled sequential walk."""
@@ -311,6 +333,24 @@ class MarkovSource:
         out = np.empty(n, dtype=np.int64)
         _markov_walk()(cdf, self.n_contexts, self.alphabet, state, u, out)
         return self.symbol_bytes[out]
+
+
+def _window_floor(h: Sequence[float], context: int) -> float:
+    context = int(context)
+    if context < 1:
+        raise InputError("context", f"context must be ≥ 1, got {context}")
+    # target t of a window (t = 0..context−1) is predicted from the t + 1 bytes x[0..t]
+    k = len(h) - 1
+    return float(sum(h[min(j, k)] for j in range(1, min(context, k) + 1)) + max(context - k, 0) * h[k]) / context
+
+
+@functools.lru_cache(maxsize=8)
+def _markov_text(order: int, alphabet: int, zipf: float, spread: float, length: int, seed: int):
+    """One Markov sample per setting per process (sweeps load the same corpus for every run)."""
+    src = MarkovSource.zipf(order, alphabet, zipf, spread, seed)
+    data = src.sample(length, np.random.default_rng([seed, _STREAM_MARKOV, 1]))
+    data.flags.writeable = False
+    return src.n_contexts, data, src.entropy_rate(), tuple(src.conditional_entropies().tolist())
 
 
 def empirical_conditional_entropy(data: np.ndarray, order: int, alphabet_bytes: np.ndarray | None = None) -> float:
@@ -437,6 +477,12 @@ class Corpus:
         """U·R when ``epochs=R`` was given with ``unique_tokens=U``."""
         R = self.knobs.get("epochs")
         return None if R is None else int(round(self.train.size * R))
+
+    def irreducible_loss(self, context: int) -> float | None:
+        """The least achievable mean validation loss (nats/byte) over windows of ``context`` bytes,
+        for the markov source (`MarkovSource.window_loss_floor`); None for real text."""
+        h = self.source.get("conditional_entropies_nats")
+        return None if h is None else _window_floor(h, context)
 
     def epochs(self, tokens: float) -> float:
         """Passes over the training text that a budget of ``tokens`` training tokens makes."""
@@ -681,13 +727,12 @@ def _load_source(spec: str, seed: int, val_fraction: float, max_bytes, source_kn
     if spec == "markov":
         k = source_knobs
         length = k["length"] if max_bytes is None else min(k["length"], max_bytes)
-        src = MarkovSource.zipf(k["order"], k["alphabet"], k["zipf"], k["zipf_spread"], seed)
-        data = src.sample(length, np.random.default_rng([seed, _STREAM_MARKOV, 1]))
+        n_contexts, data, rate, h = _markov_text(k["order"], k["alphabet"], k["zipf"], k["zipf_spread"], length, seed)
         docs, val, vb = _split_stream(data, k["document_bytes"], False, val_fraction)
-        info = {"kind": "markov", "contexts": src.n_contexts}
+        info = {"kind": "markov", "contexts": n_contexts, "conditional_entropies_nats": list(h)}
         knobs = {name: k[name] for name in _SOURCE_KNOBS["markov"]}
         knobs["length"] = length
-        return docs, val, vb, info, src.entropy_rate(), knobs
+        return docs, val, vb, info, rate, knobs
     path = Path(spec).expanduser()
     if not path.exists():
         raise _bad(f"no such file or directory: {spec!r} (or use 'stdlib' or 'markov')")

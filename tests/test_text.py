@@ -345,3 +345,33 @@ def test_val_batches_fixed_and_full():
     assert len(tiny) == 1 and tiny[0][0].shape == (8, 30)
     with pytest.raises(InputError):
         val_batches(np.arange(10), context=30, batch=8, max_batches=3)
+
+
+def test_markov_window_loss_floor():
+    # order 1, π = (0.8, 0.2): every target has ≥ 1 byte of history, so the floor is the rate
+    src = MarkovSource(order=1, alphabet=2, transition=np.array([[0.9, 0.1], [0.4, 0.6]]))
+    H = 0.8 * _h(0.1) + 0.2 * _h(0.4)
+    assert np.allclose(src.conditional_entropies(), [_h(0.2), H])
+    assert src.window_loss_floor(7) == pytest.approx(H)
+    # order 2 over 2 symbols: the first target sees one byte, h_1 = H(X_t | X_{t-1}) > rate
+    src = MarkovSource.zipf(order=2, alphabet=2, exponent=2.0, spread=0.5, seed=1)
+    h = src.conditional_entropies()
+    assert h[0] >= h[1] >= h[2] - 1e-12 and h[2] == pytest.approx(src.entropy_rate())
+    assert src.window_loss_floor(4) == pytest.approx((h[1] + 3 * h[2]) / 4)
+    # h_1 from a sample agrees with the exact value
+    x = src.sample(400_000, np.random.default_rng(2))
+    assert empirical_conditional_entropy(x, 1, src.symbol_bytes) == pytest.approx(h[1], abs=5e-3)
+    c = load_corpus("markov", order=2, alphabet=2, zipf=2.0, length=20_000, seed=1)
+    assert c.irreducible_loss(4) == pytest.approx(src.window_loss_floor(4))
+    assert load_corpus("stdlib", max_bytes=SMALL).irreducible_loss(4) is None
+
+
+def test_describe_is_plain_json():
+    import json
+
+    c = load_corpus("markov", order=1, alphabet=4, length=30_000, corrupt_fraction=0.2, duplicate_fraction=0.1,
+                    filter_corrupted=True, deduplicate=True, unique_tokens=20_000, epochs=4, seed=3)
+    d = json.loads(json.dumps(c.describe()))
+    assert d["token_budget"] == 80_000 and d["train_tokens"] == 20_000
+    assert d["effects"]["filter"]["precision"] == 1.0 and d["effects"]["filter"]["recall"] == 1.0
+    assert set(d) >= {"name", "content_hash", "train_tokens", "val_tokens", "knobs", "entropy_rate_nats"}
