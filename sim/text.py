@@ -62,7 +62,6 @@ Bad specs or knob values raise ``InputError("corpus", ...)`` with one problem ea
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
