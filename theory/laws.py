@@ -255,17 +255,22 @@ def _kaplan() -> Law:
 def _muennighoff() -> Law:
     # Muennighoff et al. 2023, arXiv 2305.16264, eq. (5)-(7) and the datablations README
     # "Parametric Fit" (REFERENCES.md §4). Inputs: N parameters, D total tokens, U unique tokens.
-    #   R_D = max(D/U - 1, 0), D' = U + U R*_D (1 - exp(-R_D / R*_D))
-    #   U_N = min(N, N_opt(U)), R_N = max(N/U_N - 1, 0), N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N))
+    #   U_D = min(U, D), R_D = max(D/U_D - 1, 0), D' = U_D + U_D R*_D (1 - exp(-R_D / R*_D))
+    #   U_N = min(N, N_opt(U_D)), R_N = max(N/U_N - 1, 0), N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N))
     # N_opt(U) is the compute-optimal parameter count for U tokens under the same law's Chinchilla
     # part: alpha A N^-alpha = beta B D^-beta at the optimum of C = 6ND, so
     # N_opt(D) = (alpha A D^beta / (beta B))^(1/alpha).
     E, A, B, alpha, beta, RD, RN = (
         param_symbol(n) for n in ("E", "A", "B", "alpha", "beta", "R_D", "R_N")
     )
-    R_D = sp.Max(D / U - 1, 0)
-    D_eff = U + U * RD * (1 - sp.exp(-R_D / RD))
-    N_opt_U = (alpha * A * U**beta / (beta * B)) ** (1 / alpha)
+    # U_D = min(U, D): the unique tokens actually seen. The README's scaling_law asserts U <= D and
+    # its optimal_allocation passes U = min(U_BASE, D); taking the min here keeps D' <= D when the
+    # pool of unique tokens is larger than the tokens trained on (checked in tests/test_optimal.py
+    # against the README's printed losses).
+    U_D = sp.Min(U, D)
+    R_D = sp.Max(D / U_D - 1, 0)
+    D_eff = U_D + U_D * RD * (1 - sp.exp(-R_D / RD))
+    N_opt_U = (alpha * A * U_D**beta / (beta * B)) ** (1 / alpha)
     U_N = sp.Min(N, N_opt_U)
     R_N = sp.Max(N / U_N - 1, 0)
     N_eff = U_N + U_N * RN * (1 - sp.exp(-R_N / RN))
