@@ -119,7 +119,10 @@ def _predict(
         missing = [n for n in law.input_names if n not in inputs]
         if missing:
             raise CLIError(f"--{missing[0]}", f"law {law.name!r} needs {', '.join('--' + m for m in missing)} (or --C for the compute-optimal point)")
-        loss = float(law.evaluate(inputs, values))
+        import numpy as np
+
+        with np.errstate(all="ignore"):  # a user law may be undefined here: reported below, not warned
+            loss = float(law.evaluate(inputs, values))
         _check_finite(loss, "loss")
         if json_out:
             emit({"law": law.name, "inputs": inputs, "params": values, "loss": loss})
