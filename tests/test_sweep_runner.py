@@ -48,6 +48,37 @@ def test_statuses_results_and_predictions(tmp_path):
             assert r.prediction["inputs"] == {"x": n} and r.prediction["law"] == "power-law"
 
 
+def test_text_law_and_trick_multiplier_are_rebuilt_and_evaluated_in_the_worker(tmp_path):
+    from theory.laws import get_law
+
+    # Law text (whitelist-parsed, shipped as text, parsed again in the worker), fed from results.
+    text_law = {"law": "E + A*x**(-alpha)", "params": {"E": 1.0, "A": 3.0, "alpha": 0.25},
+                "inputs": {"x": "results.compute"}}
+    spec = _spec({"x": [1.0, 2.0], "n": 5}, seeds=(0,), predict=text_law)
+    with Store(tmp_path / "r.db") as db:
+        run_sweep(spec, db, workers=1)
+        for r in db.runs():
+            c = r.results["compute"]
+            assert r.prediction["inputs"] == {"x": c}
+            assert r.prediction["loss"] == pytest.approx(1.0 + 3.0 * c**-0.25, rel=1e-12)
+    # A built-in law with a trick: the multiplier at the run's compute C = 6 N D.
+    chin = {"law": "chinchilla", "trick": "params:3", "inputs": {"N": "results.compute", "D": 1e9}}
+    spec = _spec({"n": [1000, 4000], "x": 50.0}, seeds=(0,), predict=chin, name="t2")
+    with Store(tmp_path / "r2.db") as db:
+        run_sweep(spec, db, workers=1)
+        runs = db.runs()
+    law = get_law("chinchilla")
+    assert len(runs) == 2
+    for r in runs:
+        n = r.results["compute"]
+        assert n == 6 * 50.0 * r.config["n"]
+        assert r.prediction["loss"] == pytest.approx(float(law.evaluate({"N": n, "D": 1e9})), rel=1e-12)
+        assert r.prediction["trick"] == "params:3"
+        # Under the Chinchilla form, N -> 3N scales A by 3^-alpha, hence the optimal frontier's
+        # prefactor by 3^-gamma with gamma = alpha beta / (alpha + beta): exactly 3x compute.
+        assert r.prediction["multiplier"] == pytest.approx(3.0, rel=1e-9)
+
+
 def test_resume_skips_finished_reruns_failed_and_never_duplicates(tmp_path):
     grid = {"x": [-1.0, 1.0, 300.0]}
     with Store(tmp_path / "r.db") as db:
@@ -70,10 +101,13 @@ def test_resume_skips_finished_reruns_failed_and_never_duplicates(tmp_path):
 
 
 def test_a_worker_that_dies_fails_only_its_own_run(tmp_path):
-    spec = _spec({"x": [1.0, 2.0], "crash": [False, True]}, seeds=(0,))
+    # Short runs travel several to a submission, so a crash also takes innocent runs down with it:
+    # those are retried alone, and only the crashing configurations end up failed.
+    spec = _spec({"x": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0], "crash": [False, True]}, seeds=(0,))
     with Store(tmp_path / "r.db") as db:
         summary = run_sweep(spec, db, workers=2)
-        assert summary.counts() == {"total": 4, "ok": 2, "failed": 2, "diverged": 0, "skipped": 0}
+        assert summary.counts() == {"total": 12, "ok": 6, "failed": 6, "diverged": 0, "skipped": 0}
+        assert db.count() == 12
         for r in db.runs(status=None):
             assert (r.status == "failed") == r.config["crash"]
             if r.config["crash"]:

@@ -107,6 +107,18 @@ BAD = [
      '[predict.inputs]\nx = "config.n"\n', "[predict] param", "needs values for E"),
     ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "chinchilla"\n'
      '[predict.params]\nZ = 1.0\n[predict.inputs]\nN = 1e9\nD = "results.tokens"\n', "[predict] params", "no parameter 'Z'"),
+    ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "E + A*x**(-alpha"\n',
+     "[predict] law", "cannot read the law text"),
+    ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "E + __import__(x)"\n',
+     "[predict] law", "cannot read the law text"),
+    ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "chinchilla"\n'
+     'trick = "magic:10"\n[predict.inputs]\nN = 1e9\nD = 2e10\n', "[predict] trick", "unknown trick 'magic:10'"),
+    ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "E + A*x**(-gamma)"\n'
+     'trick = "alpha:+0.1"\n[predict.params]\nE = 1.0\nA = 2.0\ngamma = 0.3\n[predict.inputs]\nx = "config.n"\nC = 1e20\n',
+     "[predict] trick", "alpha"),
+    ('[sweep]\nname = "a"\nsimulator = "test-quad"\nseeds = [0]\n[grid]\nx = 1\n[predict]\nlaw = "power-law"\n'
+     'trick = "data:2"\n[predict.params]\nE = 1.0\nA = 2.0\nalpha = 0.3\n[predict.inputs]\nx = "config.n"\n',
+     "[predict] inputs", "needs the run's compute"),
     ("[sweep\nname = 1", "spec.toml", "not valid TOML"),
 ]
 

@@ -81,10 +81,12 @@ def plain(obj: Any) -> Any:
         return {str(k): plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [plain(v) for v in obj]
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str):
         return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+    if isinstance(obj, int):
+        return int(obj)
+    if isinstance(obj, float):  # float(): numpy's float64 is a float subclass
+        return float(obj) if math.isfinite(obj) else None
     tolist = getattr(obj, "tolist", None)  # numpy scalars and arrays (and cupy ones)
     if callable(tolist):
         return plain(tolist())

@@ -389,7 +389,9 @@ def _parse_predict(pr: Mapping, hints: Mapping[str, Any], err: Callable[[str | N
         trick = trick.strip()
         tricks = _tricks_module(lambda p: err("trick", p))
         try:
-            tricks.parse_trick(trick)
+            # Parsed and applied to the law here, so a trick that does not fit the law (alpha:+0.1
+            # on a law without an exponent alpha) is refused before anything runs.
+            tricks.apply_trick(law, law.param_values(param_set, params), tricks.parse_trick(trick))
         except ValueError as exc:
             raise err("trick", getattr(exc, "problem", str(exc))) from None
 
@@ -453,8 +455,8 @@ def _tricks_module(fail: Callable[[str], InputError]):
         import theory.tricks as tricks
     except ImportError:
         raise fail("tricks need theory.tricks, which this checkout lacks") from None
-    if not hasattr(tricks, "parse_trick") or not hasattr(tricks, "multiplier"):
-        raise fail("theory.tricks has no parse_trick/multiplier in this checkout")
+    if not all(hasattr(tricks, f) for f in ("parse_trick", "apply_trick", "multiplier")):
+        raise fail("theory.tricks has no parse_trick/apply_trick/multiplier in this checkout")
     return tricks
 
 
@@ -479,11 +481,10 @@ def _import_target(target: str):
 def execute_run(payload: dict) -> dict:
     """Run one task in a worker: rebuild the config, run, evaluate the prediction. Never raises for
     a failure of the run itself; returns {"status", "results", "error", "wall_time_s", "device",
-    "code_version", "prediction"} as plain data."""
-    from sim.provenance import code_version
-
+    "prediction"} as plain data. (The code version is the launching checkout's, recorded by the
+    parent: workers run the same code, and asking git in every worker would slow their start.)"""
     out = {"status": "failed", "results": None, "error": None, "wall_time_s": None, "prediction": None,
-           "device": None, "code_version": code_version()}
+           "device": None}
     config = payload["config"]
     t0 = None
     try:
@@ -518,7 +519,15 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _device_of(config: Mapping) -> str:
+    """What ran, for runs whose results do not say: the backend's description of the config's
+    device (without importing numpy into a worker whose simulator never needed it)."""
+    import sys
+
     device = config.get("device", "cpu")
+    if device == "cpu" and "numpy" not in sys.modules:
+        import platform
+
+        return f"cpu: {platform.machine()}"
     try:
         from sim.backend import get_backend
 
@@ -571,13 +580,10 @@ def _predict(pr: dict, config: Mapping, results: Mapping) -> dict:
 
 
 def _multiplier(tricks, law, trick, compute, pr: dict):
-    """M(C) of the trick on the law at the run's compute (theory.tricks.multiplier), per compute."""
-    import numpy as np
-
+    """M(C) of the trick on the law at the run's compute C (theory.tricks.multiplier: both arms
+    compute-optimal, M = C_base(L_trick(C)) / C), scalar or one per compute."""
     params = law.param_values(pr["param_set"], pr["params"] or None)
-    cs = np.atleast_1d(np.asarray(compute, dtype=float))
-    values = [float(tricks.multiplier(law, trick, float(c), params=params)) for c in cs]
-    return values[0] if np.ndim(compute) == 0 else values
+    return tricks.multiplier(law, params, trick, compute)
 
 
 # -- worker processes --------------------------------------------------------------------------------
@@ -756,6 +762,18 @@ class SweepSummary:
 
 WORKER_DIED = "worker process died while running this configuration (a crash, or killed for memory)"
 
+# Short runs travel in chunks (several runs per submission) so the per-submission cost of the
+# executor (pickling, queues, the pool's manager thread; about 1 ms a task on dask) is paid once per
+# chunk: a chunk aims at CHUNK_TARGET_S of work. Runs of CHUNK_TARGET_S or longer travel alone.
+# Each run of a chunk is still committed in its own transaction when the chunk comes back.
+CHUNK_TARGET_S = 0.025
+MAX_CHUNK = 64
+
+
+def execute_chunk(payloads: list) -> list:
+    """`execute_run` over several tasks in one submission (in order)."""
+    return [execute_run(p) for p in payloads]
+
 
 def run_sweep(
     spec: SweepSpec,
@@ -770,14 +788,17 @@ def run_sweep(
 ) -> SweepSummary:
     """Run every task of ``spec`` not already finished in ``store``; commit each as it finishes.
 
-    ``executor``: any `concurrent.futures.Executor` (e.g. dask's `client.get_executor()`); None
-    makes a local process pool of ``workers`` processes (default: the CPU count), rebuilt if a
-    worker dies (the runs in flight are retried one at a time, so the run that kills its worker is
-    found and recorded as failed). ``resume=False`` reruns finished runs too (their rows are
-    replaced, not duplicated). ``on_start(todo, skipped)`` is called once the store has been read,
-    ``on_result(record, done, todo)`` after each commit.
-    A KeyboardInterrupt stops the workers and propagates; finished runs are already committed.
+    ``executor``: any `concurrent.futures.Executor` (e.g. dask's `client.get_executor()`), with
+    ``capacity`` the runs it runs at once; None makes a local process pool of ``workers``
+    processes (default: the CPU count), rebuilt if a worker dies (the runs in flight are then
+    retried one at a time, so the run that kills its worker is found and recorded as failed).
+    ``resume=False`` reruns finished runs too (their rows are replaced, not duplicated).
+    ``on_start(todo, skipped)`` is called once the store has been read, ``on_result(record, done,
+    todo)`` after each commit. A KeyboardInterrupt stops the workers and propagates; finished runs
+    are already committed.
     """
+    from sim.provenance import code_version  # parent only: keeps numpy out of the forkserver
+
     t_start = time.perf_counter()
     summary = SweepSummary(spec.name, spec.total)
     store.add_sweep(spec.name, spec.simulator, spec.text, (t.key for t in spec.tasks), spec.path)
@@ -792,43 +813,57 @@ def run_sweep(
 
     own = executor is None
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    capacity = capacity or (workers if own else 1)
-    # Enough runs queued that no worker waits for the parent to commit, few enough that a kill
-    # loses little and a broken pool has few runs to retry.
-    window = max(2, 2 * capacity)
+    capacity = max(1, capacity or (workers if own else 1))
+    # Two submissions per worker in flight: one running, one queued, so no worker waits for the
+    # parent to commit; few enough that a kill loses little and a broken pool has little to retry.
+    window = 2 * capacity
     pool = local_executor(workers) if own else executor
 
     pending: deque[RunTask] = deque(todo)
     suspects: deque[RunTask] = deque()  # in flight when a worker died: retried alone
-    inflight: dict = {}  # future -> (task, alone)
+    inflight: dict = {}  # future -> (tasks, alone)
     done_q: queue.SimpleQueue = queue.SimpleQueue()
     pool_broken = False
     n_done = 0
+    mean_run_s: float | None = None  # running mean of the runs' own time, sizes the chunks
 
-    def submit(task: RunTask, alone: bool) -> bool:
+    def chunk_size() -> int:
+        if mean_run_s is None:
+            return 1  # the first submissions measure how long a run takes
+        size = int(CHUNK_TARGET_S / max(mean_run_s, 1e-6))
+        # Leave work for every worker until the end (no straggling last chunk).
+        fair = -(-len(pending) // (2 * capacity))
+        return max(1, min(size, MAX_CHUNK, fair))
+
+    def submit(tasks: list, alone: bool) -> bool:
         nonlocal pool_broken
         try:
-            fut = pool.submit(execute_run, task.payload())
+            if len(tasks) == 1:
+                fut = pool.submit(execute_run, tasks[0].payload())
+            else:
+                fut = pool.submit(execute_chunk, [t.payload() for t in tasks])
         except BrokenProcessPool:
             if not own:
                 raise
-            pool_broken = True  # found out at submission: the task waits for the rebuilt pool
-            (suspects if alone else pending).appendleft(task)
+            pool_broken = True  # found out at submission: the tasks wait for the rebuilt pool
+            (suspects if alone else pending).extendleft(reversed(tasks))
             return False
-        inflight[fut] = (task, alone)
+        inflight[fut] = (tasks, alone)
         fut.add_done_callback(done_q.put)
         return True
 
     def record(task: RunTask, outcome: dict) -> None:
-        nonlocal n_done
+        nonlocal n_done, mean_run_s
         rec = RunRecord(
             key=task.key, simulator=task.simulator, sweep=task.sweep, seed=task.seed, config=plain(task.config),
             status=outcome["status"], results=outcome.get("results"), error=outcome.get("error"),
-            prediction=outcome.get("prediction"), code_version=outcome.get("code_version"),
+            prediction=outcome.get("prediction"), code_version=code_version(),
             device=outcome.get("device"), wall_time_s=outcome.get("wall_time_s"),
         )
-        store.put(rec)
+        store.put(rec)  # its own transaction
         n_done += 1
+        if rec.wall_time_s is not None:
+            mean_run_s = rec.wall_time_s if mean_run_s is None else mean_run_s + (rec.wall_time_s - mean_run_s) / n_done
         setattr(summary, rec.status, getattr(summary, rec.status) + 1)
         if rec.status == "failed":
             summary.failures.append((rec.key, (rec.error or "").splitlines()[0] if rec.error else ""))
@@ -839,6 +874,7 @@ def run_sweep(
         return {"status": "failed", "error": error, "results": None}
 
     try:
+        first = True
         while pending or suspects or inflight:
             if pool_broken and not inflight:
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -847,29 +883,36 @@ def run_sweep(
             if not pool_broken:
                 if suspects:
                     if not inflight:
-                        submit(suspects.popleft(), alone=True)
+                        submit([suspects.popleft()], alone=True)
                 else:
-                    while pending and len(inflight) < window and submit(pending.popleft(), alone=False):
-                        pass
+                    while pending and len(inflight) < window:
+                        n = chunk_size()
+                        if not submit([pending.popleft() for _ in range(min(n, len(pending)))], alone=False):
+                            break
+            if first:  # while the workers start: ask git for the code version once (cached)
+                code_version()
+                first = False
             try:
                 fut = done_q.get(timeout=0.5)  # a timeout keeps Ctrl-C responsive
             except queue.Empty:
                 continue
-            task, alone = inflight.pop(fut)
+            tasks, alone = inflight.pop(fut)
             try:
                 outcome = fut.result()
+                outcomes = outcome if isinstance(outcome, list) else [outcome]
             except BrokenProcessPool:
                 if own and not alone:
                     pool_broken = True
-                    suspects.append(task)
+                    suspects.extend(tasks)
                     continue
                 pool_broken = own
-                outcome = failed(WORKER_DIED)
+                outcomes = [failed(WORKER_DIED)] * len(tasks)
             except CancelledError:
-                outcome = failed("cancelled by the executor")
+                outcomes = [failed("cancelled by the executor")] * len(tasks)
             except Exception as exc:  # an executor-side failure (dask KilledWorker, lost connection, ...)
-                outcome = failed(_error_text(exc))
-            record(task, outcome)
+                outcomes = [failed(_error_text(exc))] * len(tasks)
+            for task, outcome in zip(tasks, outcomes):
+                record(task, outcome)
     except BaseException:
         if own:
             _kill_local_pool(pool)
