@@ -39,10 +39,10 @@ from theory.laws import C, D, INPUTS, Law, N, U
 from theory.numeric import lambdify_cached
 
 LOG6 = math.log(6.0)
-# The feasible range of the numeric optimum: at least one parameter and one token, and at most
-# e^700 ~ 1e304 FLOPs (beyond that float64 cannot hold C itself).
+# The largest compute the numeric inverse searches: e^700 ~ 1e304 FLOPs (float64 holds C itself).
 LOG_C_MAX = 700.0
 _GRID_POINTS = 161
+_EDGE_MARGIN = 10.0  # nats of log N beyond N = 1 and D = 1 searched by the numeric optimum
 _SOLVE_SECONDS = 5.0  # sympy's solve can run for minutes on hard user laws; then we go numeric
 _LOSS = sp.Symbol("L", positive=True)
 _LOG_C = sp.Symbol("log_C", real=True)
@@ -427,9 +427,12 @@ class _Frontier:
 
         log_c = np.asarray(log_c, dtype=float)
         log_u = np.broadcast_to(self.log_U, log_c.shape) if self.log_U is not None else None
-        upper = log_c - LOG6  # N <= C/6: at least one token
+        # Search N from e^-10 to C/(6 e^-10): the whole range of at least one parameter and one token,
+        # with a margin so that an optimum near N = 1 or D = 1 is still bracketed (as the closed form
+        # would place it); a minimum at the grid's edge is reported there.
+        upper = log_c - LOG6 + _EDGE_MARGIN
         fraction = np.linspace(0.0, 1.0, _GRID_POINTS).reshape((-1,) + (1,) * log_c.ndim)
-        grid = fraction * upper
+        grid = fraction * (upper + _EDGE_MARGIN) - _EDGE_MARGIN
         r = self._reducible_at(grid, log_c, log_u)
         use_log = bool(np.all(r > 0))
 
@@ -537,7 +540,8 @@ def compute_optimal(law: Law, params: Mapping[str, float] | None, C, *, U=None, 
     ``params``: parameter values (None: the law's default set; a partial dict overrides it).
     ``U``: unique tokens available, for laws with a U input (None: unlimited, U = D).
     ``force_numeric``: use the numeric optimum even where a closed form exists (to check one with
-    the other).
+    the other). The numeric optimum searches N from e^-10 to C/(6 e^-10), i.e. every allocation with
+    at least one parameter and one token and a margin; a minimum outside is reported at that edge.
     """
     values = law.param_values(None, params)
     compute = _positive_array(C, "C")
