@@ -158,6 +158,10 @@ def _predict(
         result.update({k: analysis[k] for k in (
             "multiplier_class", "crosses_10x_at", "crosses_100x_at", "crossing_range", "log_slope",
             "floor_change", "multiplier_curve")})
+        if not math.isfinite(result["multiplier"]) or not all(math.isfinite(m) for m in analysis["multiplier_curve"]["multiplier"]):
+            result["multiplier_note"] = (
+                "null (JSON) or inf marks M = infinity: the trick reaches a loss below the baseline's "
+                "floor, which no baseline compute reaches")
         if plot is not None:
             result["plot"] = _plot_multiplier(Path(plot), law.name, parsed.text, analysis)
     if json_out:
