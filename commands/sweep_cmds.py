@@ -52,7 +52,7 @@ def sweep_command(
         stdout_console.print(
             f"sweep {summary.sweep}: {c['total']} runs: {c['ok']} ok, {c['failed']} failed, {c['diverged']} diverged, "
             f"{c['skipped']} already in the store; {summary.wall_time_s:.1f} s; store {store}",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
         for key, error in summary.failures[:5]:
             stdout_console.print(f"  failed {key[:12]}: {error}", highlight=False, markup=False)

@@ -249,3 +249,44 @@ def test_ctrl_c_keeps_finished_runs_and_exits_130(tmp_path):
     assert 4 <= n < load_spec(spec_path).total
     with Store(db) as s:
         assert all(r.status == "ok" for r in s.runs(status=None)) and len(s.runs()) == n
+
+
+# --- the real kernel simulator, through `python cli.py sweep` ------------------------------------------
+
+KERNEL_SPEC = """
+[sweep]
+name = "kernel-tiny"
+simulator = "kernel"
+seeds = [0, 1]
+[grid]
+spectrum_decay = [1.5, 2.5]
+target_decay = 2.0
+P = [8, 32]
+modes = 200
+ridge = 1e-3
+"""
+
+
+def test_real_kernel_simulator_sweep_matches_direct_runs(tmp_path):
+    kernel = pytest.importorskip("sim.kernel", reason="the kernel simulator is not in this checkout")
+    spec_path, db = _write(tmp_path, KERNEL_SPEC), tmp_path / "k.db"
+    cmd = [sys.executable, "cli.py", "sweep", str(spec_path), "--store", str(db), "--workers", "2", "--json"]
+    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["ok"] == 4
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and json.loads(again.stdout)["skipped"] == 4
+    with Store(db) as s:
+        runs = s.runs()
+    assert len(runs) == 4
+    for r in runs:
+        # The worker's run is the simulator's own run of the same configuration. (Equal to the last
+        # bits only at the same BLAS thread count: the worker runs with fewer threads than this
+        # process, and a threaded reduction adds in another order.)
+        direct = kernel.run(kernel.KernelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in r.config.items()}))
+        assert r.results["P"] == [8, 32]
+        assert r.results["test_error"] == pytest.approx(direct["test_error"], rel=1e-10)
+    # Noise-free learning curves fall with P (the mean over seeds, per spectrum).
+    for b in (1.5, 2.5):
+        curves = [r.results["test_error"] for r in runs if r.config["spectrum_decay"] == b]
+        assert len(curves) == 2 and sum(c[1] for c in curves) < sum(c[0] for c in curves)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -136,3 +137,20 @@ def test_malformed_spec_names_file_key_and_problem(tmp_path, text, field, proble
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="no such spec file"):
         load_spec(tmp_path / "absent.toml")
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples" / "sweeps").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_specs_are_valid(path):
+    spec = load_spec(path)
+    assert spec.total >= 1 and len({t.key for t in spec.tasks}) == spec.total
+
+
+def test_a_config_validate_method_refuses_bad_values_before_anything_runs(tmp_path):
+    pytest.importorskip("sim.perceptron", reason="the perceptron simulator is not in this checkout")
+    text = '[sweep]\nname = "p"\nsimulator = "perceptron"\nseeds = [0]\n[grid]\nkeep = [0.5, 1.5]\n'
+    with pytest.raises(InputError) as info:
+        load_spec(_write(tmp_path, text))
+    assert info.value.field.endswith("[grid] keep") and "keep = 1.5" in info.value.problem

@@ -25,7 +25,7 @@ The spec (read with the standard library's `tomllib`)::
 Every key is checked before anything runs: unknown simulator, section or option, a value of the
 wrong type (against the config dataclass's annotation: int, float (ints accepted), str, bool, tuples
 as lists), an empty axis, duplicate seeds or axis values, a configuration the simulator's dataclass
-refuses. Errors are `InputError("FILE: [section] key", problem)`, so the CLI prints one line naming
+refuses (in ``__post_init__`` or in a ``validate()`` method, which is called when the config has one). Errors are `InputError("FILE: [section] key", problem)`, so the CLI prints one line naming
 the file, the key and the problem and exits 2.
 
 The runner ships plain data only: each task is the simulator's "module:attribute" target, the
@@ -227,6 +227,11 @@ def parse_spec(data: Mapping[str, Any], where: str = "<spec>", text: str = "") -
         for seed in seeds:
             try:
                 config = sim.config_type(**values, seed=seed)
+                # A config may check itself (``validate()``, as the perceptron's and transformer's
+                # do): bad values are then refused here, before anything runs.
+                check = getattr(config, "validate", None)
+                if callable(check):
+                    check()
             except (ValueError, TypeError) as exc:  # InputError is a ValueError
                 problem = getattr(exc, "problem", None) or str(exc)
                 at = ", ".join(f"{k} = {v!r}" for k, v in zip(names, point)) or "the fixed values"
