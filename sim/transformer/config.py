@@ -1,0 +1,99 @@
+"""The configuration of one transformer training run (nanoGPT's GPTConfig plus its train.py knobs).
+
+A frozen dataclass, as the simulator registry requires (sim/registry.py): field names are the
+`simulate transformer` options with underscores, every field has a default, units are in the
+comments. Byte-level tokens: the vocabulary is the 256 byte values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from sim.errors import InputError
+
+VOCAB_SIZE = 256  # byte-level tokens
+SCHEDULES = ("cosine", "linear", "wsd")
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    # --- model (decoder-only, pre-LayerNorm, GPT-2 layout) ---
+    d_model: int = 64  # residual stream width (channels)
+    layers: int = 2  # transformer blocks
+    heads: int = 2  # attention heads; d_model must divide by it
+    context: int = 64  # tokens (bytes) per training sequence
+    tied: bool = True  # output head shares the token-embedding matrix (GPT-2, nanoGPT)
+    init_std: float = 0.02  # std of weight init; residual projections get init_std/sqrt(2*layers) (GPT-2)
+    # --- training ---
+    batch: int = 32  # sequences per step (tokens per step = batch * context)
+    tokens: int = 200_000  # training tokens per model (rounded up to whole steps)
+    lr: float = 1e-3  # peak learning rate (AdamW step size)
+    min_lr_ratio: float = 0.1  # final learning rate as a fraction of the peak (cosine, linear, wsd)
+    schedule: str = "cosine"  # cosine | linear | wsd (warmup-stable-decay)
+    warmup_fraction: float = 0.05  # fraction of the steps spent in linear warmup
+    decay_fraction: float = 0.2  # wsd only: fraction of the steps in the final linear decay
+    weight_decay: float = 0.1  # decoupled (AdamW) on matrices and embeddings, not on biases/LayerNorm
+    beta1: float = 0.9
+    beta2: float = 0.95
+    adam_eps: float = 1e-8
+    grad_clip: float = 1.0  # max global gradient L2 norm per model; 0 disables clipping
+    dtype: str = "float32"  # float32 for training; float64 for checks
+    # --- evaluation ---
+    eval_points: int = 20  # validation evaluations along the run (the loss curve's points)
+    eval_tokens: int = 32_768  # validation tokens per evaluation (fixed windows of the validation split)
+    # --- data (sim/text.py) ---
+    corpus: str = "stdlib"  # stdlib | markov | a path to a text file or directory
+    unique_tokens: int = 0  # cap on unique training tokens (repeated for several epochs); 0 = no cap
+    corrupt_fraction: float = 0.0  # fraction of training bytes replaced by random bytes
+    duplicate_fraction: float = 0.0  # fraction of training documents duplicated
+    # --- provenance ---
+    seed: int = 0  # init and batch order; the same seed gives the same loss curve on CPU
+    device: str = "cpu"  # cpu | gpu | auto
+
+    @property
+    def head_size(self) -> int:
+        return self.d_model // self.heads
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch * self.context
+
+    @property
+    def steps(self) -> int:
+        return max(1, -(-int(self.tokens) // self.tokens_per_step))
+
+    def replace(self, **changes) -> "TransformerConfig":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> "TransformerConfig":
+        """Raise InputError naming the first bad field; return self when all is well."""
+        positive_ints = ("d_model", "layers", "heads", "context", "batch", "tokens", "eval_points", "eval_tokens")
+        for name in positive_ints:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(name, f"must be a positive whole number, got {value!r}")
+        if self.d_model % self.heads:
+            raise InputError("heads", f"d_model {self.d_model} must be divisible by heads {self.heads}")
+        if not (self.lr > 0):
+            raise InputError("lr", f"must be positive, got {self.lr!r}")
+        if self.schedule not in SCHEDULES:
+            raise InputError("schedule", f"must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.dtype not in DTYPES:
+            raise InputError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        for name in ("min_lr_ratio", "warmup_fraction", "decay_fraction", "corrupt_fraction", "duplicate_fraction"):
+            value = getattr(self, name)
+            if not (0.0 <= value <= 1.0):
+                raise InputError(name, f"must lie in [0, 1], got {value!r}")
+        if self.warmup_fraction + (self.decay_fraction if self.schedule == "wsd" else 0.0) > 1.0:
+            raise InputError("decay_fraction", "warmup_fraction + decay_fraction must not exceed 1")
+        for name in ("weight_decay", "grad_clip", "init_std", "adam_eps"):
+            if not (getattr(self, name) >= 0):
+                raise InputError(name, f"must not be negative, got {getattr(self, name)!r}")
+        for name in ("beta1", "beta2"):
+            if not (0.0 <= getattr(self, name) < 1.0):
+                raise InputError(name, f"must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.unique_tokens < 0:
+            raise InputError("unique_tokens", f"must not be negative, got {self.unique_tokens!r}")
+        return self

@@ -1,0 +1,443 @@
+"""Numba CPU kernels for the transformer's elementwise, normalisation and softmax work.
+
+Every kernel writes into arrays the caller preallocated (llm.c's style: ``layernorm_forward(out,
+mean, rstd, inp, weight, bias)``), so a training step allocates nothing. Matrix products are not
+here: they go to BLAS through ``numpy.matmul(..., out=...)`` in `model.py`.
+
+Shapes carry a leading model axis M (M independent models trained in one pass): activations are
+``(M, N, C)`` with N = batch x context rows, per-model parameters ``(M, C)`` (strided views into the
+flat parameter buffer), attention tensors ``(M*B*H, T, T)``.
+
+Reductions over rows (LayerNorm weight gradients, gradient norms) are split into a FIXED number of
+chunks that does not depend on the thread count, and the partial sums are added in a fixed order: the
+result is the same bit for bit however many threads run (the reproducibility contract).
+
+``fastmath`` leaves out ``nnan``/``ninf``: a diverging model must still produce a non-finite loss that
+the trainer can see (a NaN-free assumption could fold it into a finite number).
+"""
+
+from __future__ import annotations
+
+import math
+
+import os
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+# Numba's "workqueue" threading layer sleeps between parallel regions; the OpenMP layer spins, and
+# spinning threads fight BLAS's threads (and everyone else's) for the 2 cores: measured on config (a)
+# under load, 82 ms a step with workqueue against 1.9 s with omp. An explicit NUMBA_THREADING_LAYER
+# wins; the choice is process-wide and is fixed at the first parallel launch.
+if "NUMBA_THREADING_LAYER" not in os.environ:
+    numba.config.THREADING_LAYER = "workqueue"
+
+# Reassociation lets reductions vectorise; NaN and infinity keep their meaning (see module docstring).
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+GELU_K = math.sqrt(2.0 / math.pi)  # tanh-approximate GELU (Hendrycks & Gimpel 2016; GPT-2)
+GELU_C = 0.044715
+REDUCTION_CHUNKS = 16  # rows are summed in this many fixed chunks per model (thread-count independent)
+
+
+def _jit(fn):
+    return njit(parallel=True, fastmath=FASTMATH, cache=True)(fn)
+
+
+# tanh as a clamped 13/6 rational function (Eigen's generic_fast_tanh_float; max error 2.6e-7 on the
+# real line, checked in tests): no libm call, so the GELU loops vectorise (Numba here has no SVML).
+_TANH_CLAMP = 7.90531110763549805
+_TA = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
+       -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
+_TB = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def fast_tanh(x):
+    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    x2 = x * x
+    p = _TA[6]
+    p = p * x2 + _TA[5]
+    p = p * x2 + _TA[4]
+    p = p * x2 + _TA[3]
+    p = p * x2 + _TA[2]
+    p = p * x2 + _TA[1]
+    p = p * x2 + _TA[0]
+    q = _TB[3]
+    q = q * x2 + _TB[2]
+    q = q * x2 + _TB[1]
+    q = q * x2 + _TB[0]
+    return x * p / q
+
+
+# ----------------------------------------------------------------------------------------- embedding
+@_jit
+def embedding_forward(out, tokens, wte, wpe):
+    """out[m, b, t, :] = wte[m, tokens[m, b, t], :] + wpe[m, t, :].  out (M,B,T,C), tokens (M,B,T) int."""
+    M, B, T, C = out.shape
+    for idx in prange(M * B * T):
+        m = idx // (B * T)
+        r = idx - m * B * T
+        b = r // T
+        t = r - b * T
+        tok = tokens[m, b, t]
+        for c in range(C):
+            out[m, b, t, c] = wte[m, tok, c] + wpe[m, t, c]
+
+
+@_jit
+def embedding_backward(dwte, dwpe, dout, tokens, accumulate_wte):
+    """dwte[m, tok] (+)= sum of dout rows with that token; dwpe[m, t] = sum over b of dout[m, b, t].
+
+    Parallel over (model, column block): each thread owns whole columns, so no two threads write the
+    same element and the order of additions is fixed. ``dwpe`` rows beyond T are zeroed.
+    """
+    M, B, T, C = dout.shape
+    V = dwte.shape[1]
+    CB = 16  # columns per block
+    nblocks = (C + CB - 1) // CB
+    for job in prange(M * nblocks):
+        m = job // nblocks
+        c0 = (job - m * nblocks) * CB
+        c1 = min(C, c0 + CB)
+        if not accumulate_wte:
+            for v in range(V):
+                for c in range(c0, c1):
+                    dwte[m, v, c] = 0.0
+        for t in range(dwpe.shape[1]):
+            for c in range(c0, c1):
+                dwpe[m, t, c] = 0.0
+        for b in range(B):
+            for t in range(T):
+                tok = tokens[m, b, t]
+                for c in range(c0, c1):
+                    g = dout[m, b, t, c]
+                    dwte[m, tok, c] += g
+                    dwpe[m, t, c] += g
+
+
+# ----------------------------------------------------------------------------------------- layernorm
+@_jit
+def layernorm_forward(out, mean, rstd, inp, weight, bias, eps):
+    """out = (inp - mean) * rstd * weight + bias per row (Ba, Kiros & Hinton 2016).
+
+    inp, out (M,N,C); mean, rstd (M,N) saved for the backward; weight, bias (M,C).
+    """
+    M, N, C = inp.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        s = 0.0
+        for c in range(C):
+            s += inp[m, n, c]
+        mu = s / C
+        v = 0.0
+        for c in range(C):
+            d = inp[m, n, c] - mu
+            v += d * d
+        rs = 1.0 / math.sqrt(v / C + eps)
+        mean[m, n] = mu
+        rstd[m, n] = rs
+        for c in range(C):
+            out[m, n, c] = (inp[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
+
+
+@_jit
+def residual_layernorm_forward(res_out, out, mean, rstd, res_in, branch, branch_bias, weight, bias, eps):
+    """Fused residual add and the next LayerNorm: res_out = res_in + branch + branch_bias;
+    out = LayerNorm(res_out). Saves one pass over memory per block versus doing them apart."""
+    M, N, C = res_in.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        s = 0.0
+        for c in range(C):
+            x = res_in[m, n, c] + branch[m, n, c] + branch_bias[m, c]
+            res_out[m, n, c] = x
+            s += x
+        mu = s / C
+        v = 0.0
+        for c in range(C):
+            d = res_out[m, n, c] - mu
+            v += d * d
+        rs = 1.0 / math.sqrt(v / C + eps)
+        mean[m, n] = mu
+        rstd[m, n] = rs
+        for c in range(C):
+            out[m, n, c] = (res_out[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
+
+
+@_jit
+def layernorm_backward(dinp, dweight, dbias, scratch, dout, inp, weight, mean, rstd, accumulate):
+    """LayerNorm backward (llm.c's layernorm_backward). dinp (+)= input gradient (``accumulate``:
+    add into the residual-stream gradient); dweight, dbias = parameter gradients (overwritten).
+
+    scratch: (M, REDUCTION_CHUNKS, 2, C) float64 partial sums for the parameter gradients.
+    """
+    M, N, C = inp.shape
+    K = scratch.shape[1]
+    rows_per = (N + K - 1) // K
+    for job in prange(M * K):
+        m = job // K
+        k = job - m * K
+        for c in range(C):
+            scratch[m, k, 0, c] = 0.0
+            scratch[m, k, 1, c] = 0.0
+        n0 = k * rows_per
+        n1 = min(N, n0 + rows_per)
+        for n in range(n0, n1):
+            mu = mean[m, n]
+            rs = rstd[m, n]
+            # dnorm = weight * dout; dinp = rstd * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat))
+            a = 0.0
+            b = 0.0
+            for c in range(C):
+                xhat = (inp[m, n, c] - mu) * rs
+                dn = weight[m, c] * dout[m, n, c]
+                a += dn
+                b += dn * xhat
+            a /= C
+            b /= C
+            for c in range(C):
+                xhat = (inp[m, n, c] - mu) * rs
+                dn = weight[m, c] * dout[m, n, c]
+                g = (dn - a - xhat * b) * rs
+                if accumulate:
+                    dinp[m, n, c] += g
+                else:
+                    dinp[m, n, c] = g
+                scratch[m, k, 0, c] += dout[m, n, c] * xhat
+                scratch[m, k, 1, c] += dout[m, n, c]
+    for job in prange(M):
+        for c in range(C):
+            sw = 0.0
+            sb = 0.0
+            for k in range(K):
+                sw += scratch[job, k, 0, c]
+                sb += scratch[job, k, 1, c]
+            dweight[job, c] = sw
+            dbias[job, c] = sb
+
+
+# ---------------------------------------------------------------------------------------------- GELU
+@_jit
+def bias_gelu_forward(h, bias, out):
+    """h += bias (in place: h is the fc matmul's output, kept for the backward); out = GELU(h),
+    tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). h, out (M,N,D); bias (M,D)."""
+    M, N, D = h.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        for c in range(D):
+            x = h[m, n, c] + bias[m, c]
+            h[m, n, c] = x
+            u = GELU_K * (x + GELU_C * x * x * x)
+            out[m, n, c] = 0.5 * x * (1.0 + fast_tanh(u))
+
+
+@_jit
+def gelu_backward(dinp, dout, inp):
+    """dinp = dout * GELU'(inp); may be called with dinp is dout (in place). Shapes (M,N,D)."""
+    M, N, D = inp.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        for c in range(D):
+            x = inp[m, n, c]
+            u = GELU_K * (x + GELU_C * x * x * x)
+            th = fast_tanh(u)
+            dudx = GELU_K * (1.0 + 3.0 * GELU_C * x * x)
+            dinp[m, n, c] = dout[m, n, c] * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * dudx)
+
+
+# ----------------------------------------------------------------------------------------- attention
+@_jit
+def split_qkv_heads(q, k, v, qkv, bias, scale):
+    """(M,B,T,3C) fused projection output + bias -> head-major q, k, v (M,B,H,T,Q); q is multiplied
+    by ``scale`` = 1/sqrt(Q) here so the attention logits are q @ k^T (Vaswani et al. 2017, eq. 1)."""
+    M, B, H, T, Q = q.shape
+    C = H * Q
+    for idx in prange(M * B * T):
+        m = idx // (B * T)
+        r = idx - m * B * T
+        b = r // T
+        t = r - b * T
+        for h in range(H):
+            for j in range(Q):
+                c = h * Q + j
+                q[m, b, h, t, j] = (qkv[m, b, t, c] + bias[m, c]) * scale
+                k[m, b, h, t, j] = qkv[m, b, t, C + c] + bias[m, C + c]
+                v[m, b, h, t, j] = qkv[m, b, t, 2 * C + c] + bias[m, 2 * C + c]
+
+
+@_jit
+def merge_heads(out, y):
+    """Head-major y (M,B,H,T,Q) -> out (M,B,T,C), heads side by side (the concat before W_O)."""
+    M, B, H, T, Q = y.shape
+    for idx in prange(M * B * T):
+        m = idx // (B * T)
+        r = idx - m * B * T
+        b = r // T
+        t = r - b * T
+        for h in range(H):
+            for j in range(Q):
+                out[m, b, t, h * Q + j] = y[m, b, h, t, j]
+
+
+@_jit
+def split_heads(y, inp):
+    """The adjoint of merge_heads: inp (M,B,T,C) -> y (M,B,H,T,Q)."""
+    M, B, H, T, Q = y.shape
+    for idx in prange(M * B * T):
+        m = idx // (B * T)
+        r = idx - m * B * T
+        b = r // T
+        t = r - b * T
+        for h in range(H):
+            for j in range(Q):
+                y[m, b, h, t, j] = inp[m, b, t, h * Q + j]
+
+
+@_jit
+def merge_qkv_grads(dqkv, dq, dk, dv, scale):
+    """The adjoint of split_qkv_heads: dq (gradient w.r.t. the scaled q), dk, dv (M,B,H,T,Q) ->
+    dqkv (M,B,T,3C) with dq multiplied by ``scale``."""
+    M, B, H, T, Q = dq.shape
+    C = H * Q
+    for idx in prange(M * B * T):
+        m = idx // (B * T)
+        r = idx - m * B * T
+        b = r // T
+        t = r - b * T
+        for h in range(H):
+            for j in range(Q):
+                c = h * Q + j
+                dqkv[m, b, t, c] = dq[m, b, h, t, j] * scale
+                dqkv[m, b, t, C + c] = dk[m, b, h, t, j]
+                dqkv[m, b, t, 2 * C + c] = dv[m, b, h, t, j]
+
+
+@_jit
+def causal_softmax_forward(att):
+    """In place on att (R,T,T) holding logits: row t becomes softmax over columns 0..t, zeros after
+    (the causal mask). Columns past t are never read, so their contents do not matter."""
+    R, T, _ = att.shape
+    for idx in prange(R * T):
+        r = idx // T
+        t = idx - r * T
+        mx = att[r, t, 0]
+        for j in range(1, t + 1):
+            if att[r, t, j] > mx:
+                mx = att[r, t, j]
+        s = 0.0
+        for j in range(t + 1):
+            e = math.exp(att[r, t, j] - mx)
+            att[r, t, j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(t + 1):
+            att[r, t, j] *= inv
+        for j in range(t + 1, T):
+            att[r, t, j] = 0.0
+
+
+@_jit
+def causal_softmax_backward(datt, att):
+    """In place on datt (R,T,T) holding dL/dP: becomes dL/dS = P (dP - sum_j P_j dP_j) on 0..t, 0 after."""
+    R, T, _ = att.shape
+    for idx in prange(R * T):
+        r = idx // T
+        t = idx - r * T
+        s = 0.0
+        for j in range(t + 1):
+            s += att[r, t, j] * datt[r, t, j]
+        for j in range(t + 1):
+            datt[r, t, j] = att[r, t, j] * (datt[r, t, j] - s)
+        for j in range(t + 1, T):
+            datt[r, t, j] = 0.0
+
+
+# ------------------------------------------------------------------------------------- cross-entropy
+@_jit
+def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward):
+    """Per row: losses = logsumexp(logits) - logits[target] (nats). With ``backward``, logits is
+    overwritten IN PLACE by dL/dlogits = (softmax - onehot) * grad_scale (grad_scale = 1/N for the
+    mean over a model's N rows). logits (M,N,V), losses (M,N), targets (M,N) int."""
+    M, N, V = logits.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        tgt = targets[m, n]
+        mx = logits[m, n, 0]
+        for c in range(1, V):
+            if logits[m, n, c] > mx:
+                mx = logits[m, n, c]
+        lt = logits[m, n, tgt]
+        s = 0.0
+        if backward:
+            for c in range(V):
+                e = math.exp(logits[m, n, c] - mx)
+                logits[m, n, c] = e
+                s += e
+            f = grad_scale / s
+            for c in range(V):
+                logits[m, n, c] *= f
+            logits[m, n, tgt] -= grad_scale
+        else:
+            for c in range(V):
+                s += math.exp(logits[m, n, c] - mx)
+        losses[m, n] = math.log(s) + mx - lt
+
+
+# ------------------------------------------------------------------------------------------- AdamW
+@_jit
+def sum_squares(out, grads, scratch):
+    """out[m] = sum of grads[m]**2 in float64, in fixed chunks (scratch (M, REDUCTION_CHUNKS))."""
+    M, P = grads.shape
+    K = scratch.shape[1]
+    per = (P + K - 1) // K
+    for job in prange(M * K):
+        m = job // K
+        k = job - m * K
+        s = 0.0
+        for i in range(k * per, min(P, (k + 1) * per)):
+            g = grads[m, i]
+            s += g * g
+        scratch[m, k] = s
+    for m in range(M):
+        s = 0.0
+        for k in range(K):
+            s += scratch[m, k]
+        out[m] = s
+
+
+@_jit
+def adamw_step(params, grads, exp_avg, exp_avg_sq, decay_mask, lr, grad_scale, active,
+               beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
+    """One AdamW step (Loshchilov & Hutter 2019, decoupled weight decay), in PyTorch's order:
+    p *= 1 - lr*wd (decayed tensors only); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+    p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
+
+    params, grads, exp_avg, exp_avg_sq (M,P); decay_mask (P,) 1.0/0.0; lr, grad_scale (clipping
+    factor), active (M,) — an inactive (diverged) model is left untouched.
+    """
+    M, P = params.shape
+    K = 64
+    per = (P + K - 1) // K
+    sqrt_bc2 = math.sqrt(bias_correction2)
+    for job in prange(M * K):
+        m = job // K
+        if not active[m]:
+            continue
+        k = job - m * K
+        step = lr[m] / bias_correction1
+        decay = lr[m] * weight_decay
+        gs = grad_scale[m]
+        for i in range(k * per, min(P, (k + 1) * per)):
+            g = grads[m, i] * gs
+            ma = beta1 * exp_avg[m, i] + (1.0 - beta1) * g
+            va = beta2 * exp_avg_sq[m, i] + (1.0 - beta2) * g * g
+            exp_avg[m, i] = ma
+            exp_avg_sq[m, i] = va
+            p = params[m, i] * (1.0 - decay * decay_mask[i])
+            params[m, i] = p - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
