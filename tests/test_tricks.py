@@ -1,6 +1,10 @@
 """Tricks and effective-compute multipliers: exact cases, a brute-force check, classes, crossings."""
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +25,7 @@ chinchilla_params = st.fixed_dictionaries({
 })
 log10_compute = st.floats(12.0, 32.0)
 factor = st.floats(1e-3, 1e4)
+REPO = Path(__file__).resolve().parents[1]
 
 
 # --- Parsing -----------------------------------------------------------------------------------------
@@ -187,9 +192,19 @@ def test_unique_data_costs_nothing_until_the_data_runs_out():
     assert 0 < M[3] < M[2] < 1
 
 
-def test_trick_laws_rebuild_from_plain_data():
+def test_trick_laws_rebuild_from_plain_data_here_and_in_a_fresh_process():
     arm = apply_trick(get_law("chinchilla"), get_law("chinchilla").default_param_set.as_dict(), parse_trick("data:2"))
     assert law_from_spec(arm.law.spec()) is arm.law
+    code = (
+        "from theory.laws import law_from_spec\n"
+        f"law = law_from_spec({arm.law.spec()!r})\n"
+        f"print(law.evaluate({{'N': 1e9, 'D': 1e10}}, {arm.values!r}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    expected = get_law("chinchilla").evaluate({"N": 1e9, "D": 2e10})  # data:2 = twice the tokens
+    assert float(out.stdout) == pytest.approx(float(expected), rel=1e-14)
 
 
 # --- Refusals -----------------------------------------------------------------------------------------

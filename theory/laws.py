@@ -375,6 +375,8 @@ def law_from_spec(spec: Mapping) -> Law:
     if kind not in SPEC_BUILDERS:
         if kind == "text":
             import theory.parse  # noqa: F401  (registers the "text" builder)
+        elif kind == "trick":
+            import theory.tricks  # noqa: F401  (registers the "trick" builder: a law transformed by a trick)
         if kind not in SPEC_BUILDERS:
             raise InputError("law", f"cannot rebuild a law of kind {kind!r}")
     return SPEC_BUILDERS[kind](*args)

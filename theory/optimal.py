@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from theory.errors import InputError
-from theory.laws import C, D, INPUTS, Law, N, U
+from theory.laws import C, D, Law, N, U
 from theory.numeric import lambdify_cached
 
 LOG6 = math.log(6.0)
@@ -588,4 +588,4 @@ def derivation_values(law: Law, params: Mapping[str, float] | None = None, C: fl
     return out
 
 
-__all__ = ["Derivation", "OptimalAllocation", "compute_optimal", "derive", "derivation_values", "frontier", "INPUTS"]
+__all__ = ["Derivation", "OptimalAllocation", "compute_optimal", "derive", "derivation_values", "frontier"]

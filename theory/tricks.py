@@ -30,8 +30,8 @@ import numpy as np
 import sympy as sp
 
 from theory.errors import InputError
-from theory.laws import SPEC_BUILDERS, C, D, Law, N, U, get_law, law_from_spec, param_symbol
-from theory.optimal import LOG6, derive, frontier
+from theory.laws import SPEC_BUILDERS, C, D, Law, N, U, law_from_spec, param_symbol
+from theory.optimal import derive, frontier
 
 TRICK_SYNTAX = (
     "compute:M (M x compute), params:M (effective N x M), data:M (effective D x M), "
@@ -374,5 +374,5 @@ def data_multiplier_closed_form(law: Law) -> sp.Expr:
 
 __all__ = [
     "TRICK_SYNTAX", "Trick", "TrickArm", "apply_trick", "data_multiplier_closed_form", "multiplier",
-    "multiplier_analysis", "parse_trick", "get_law",
+    "multiplier_analysis", "parse_trick",
 ]
