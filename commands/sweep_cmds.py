@@ -14,7 +14,7 @@ STATUS_HELP = "Only runs of this status: ok, failed, diverged or all."
 
 
 def sweep_command(
-    spec: Annotated[Path, typer.Argument(help="The sweep spec (TOML): [sweep] name, simulator, seeds; [grid]; optional [predict].", show_default=False)],
+    spec: Annotated[Path, typer.Argument(help="The sweep spec (TOML): \\[sweep] name, simulator, seeds; \\[grid] options (a list is an axis); optional \\[predict] law, trick, inputs. See examples/sweeps/.", show_default=False)],
     store: Annotated[str, typer.Option("--store", help=STORE_HELP)] = "runs.db",
     workers: Annotated[Optional[int], typer.Option("--workers", help="Runs at once (local: processes; dask: worker processes). Default: the CPU count.")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local (a process pool), dask (a dask.distributed local cluster; the 'cluster' extra) or tcp://HOST:PORT (join a running dask scheduler).")] = "local",

@@ -1,4 +1,5 @@
-"""Small deterministic simulators for the sweep tests, registered in `sim.registry` on import.
+"""Small deterministic simulators for the sweep tests, registered in `sim.registry` by `registered()`
+(a context manager the sweep test modules hold for their duration) or `register_all()`.
 
 They follow the contract of `sim/registry.py` (a frozen config dataclass with ``seed`` and
 ``device``; ``run(config) -> dict``) and live in an importable module so worker processes (process
@@ -17,12 +18,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
 from sim.errors import InputError
-from sim.registry import SimulatorSpec, register
+from sim.registry import SIMULATORS, SimulatorSpec, register
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,25 @@ def run_threads(config: ThreadsConfig) -> dict:
 
 THREADS = SimulatorSpec("test-threads", ThreadsConfig, run_threads, "test fixture: reports its thread pools")
 
-register("test-quad", "tests.sweep_fixtures:QUAD")
-register("test-threads", "tests.sweep_fixtures:THREADS")
-register("test-burn", "tests.sweep_fixtures:BURN")
-register("test-checked", "tests.sweep_fixtures:CHECKED")
+TARGETS = {
+    "test-quad": "tests.sweep_fixtures:QUAD",
+    "test-threads": "tests.sweep_fixtures:THREADS",
+    "test-burn": "tests.sweep_fixtures:BURN",
+    "test-checked": "tests.sweep_fixtures:CHECKED",
+}
+
+
+def register_all() -> None:
+    for name, target in TARGETS.items():
+        register(name, target)
+
+
+@contextmanager
+def registered():
+    """The test simulators in the registry for the duration (other tests never see them)."""
+    register_all()
+    try:
+        yield
+    finally:
+        for name in TARGETS:
+            SIMULATORS.pop(name, None)

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 import cli
-import tests.sweep_fixtures  # noqa: F401  (registers the test simulators in this process)
+import tests.sweep_fixtures as fx
 from validate.store import Store
 from validate.sweep import load_spec, run_sweep
 
 REPO = Path(__file__).resolve().parent.parent
 # The CLI's own entry point, in a fresh interpreter that also registers the test simulators.
-ENTRY = "import sys, tests.sweep_fixtures, cli; sys.exit(cli.main(sys.argv[1:]))"
+ENTRY = "import sys, tests.sweep_fixtures as f, cli; f.register_all(); sys.exit(cli.main(sys.argv[1:]))"
 
 QUAD_SPEC = """
 [sweep]
@@ -34,6 +34,12 @@ seeds = [0, 1]
 x = [0.5, 2.0, -1.0, 300.0]
 n = 6
 """
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _test_simulators():
+    with fx.registered():
+        yield
 
 
 def _write(tmp_path, text, name="spec.toml") -> Path:

@@ -9,6 +9,12 @@ from validate.store import Store, plain
 from validate.sweep import WORKER_DIED, parse_spec, run_sweep, threads_per_worker
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _test_simulators():
+    with fx.registered():
+        yield
+
+
 def _spec(grid: dict, seeds=(0, 1), name="t", simulator="test-quad", predict=None):
     data = {"sweep": {"name": name, "simulator": simulator, "seeds": list(seeds)}, "grid": grid}
     if predict:

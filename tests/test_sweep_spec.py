@@ -10,9 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import tests.sweep_fixtures  # noqa: F401  (registers the test simulators)
+import tests.sweep_fixtures as fx
 from sim.errors import InputError
 from validate.sweep import load_spec, parse_spec
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _test_simulators():
+    with fx.registered():
+        yield
 
 
 def _write(tmp_path, text: str, name="spec.toml"):

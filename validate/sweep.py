@@ -58,7 +58,7 @@ from typing import Any, Callable, Iterator, Literal, Mapping, Union
 
 from sim.errors import InputError
 from sim.registry import SIMULATORS, get_simulator, simulator_names
-from validate.store import FINISHED, RunRecord, Store, plain, run_key
+from validate.store import RunRecord, Store, plain, run_key
 
 SWEEP_KEYS = ("name", "simulator", "seeds", "description")
 PREDICT_KEYS = ("law", "trick", "param_set", "params", "inputs")
