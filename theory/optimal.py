@@ -109,7 +109,12 @@ class Derivation:
     def text(self) -> str:
         """The derivation, pretty-printed (unicode)."""
         lines = [f"Law {self.law_name}:  L = {sp.sstr(self.law_expr)}", "", "Budget C = 6 N D, so D = C/(6N):"]
-        lines += [_pretty(self.loss_at_compute), "", "Stationarity, dL/dN = 0 at fixed C:", _pretty(sp.Eq(self.stationarity, 0))]
+        if self.loss_at_compute.has(*_PIECEWISE):
+            # min/max laws pretty-print as pages of Heaviside terms; one line each is more readable
+            lines += [sp.sstr(self.loss_at_compute), "", "Stationarity, dL/dN = 0 at fixed C: piecewise (min/max terms);"
+                      " the expression is in the JSON output (--json)."]
+        else:
+            lines += [_pretty(self.loss_at_compute), "", "Stationarity, dL/dN = 0 at fixed C:", _pretty(sp.Eq(self.stationarity, 0))]
         if not self.closed_form:
             lines += ["", f"No closed form: {self.note}", "The optimum is found numerically (bracketed minimisation over log N)."]
             return "\n".join(lines)
