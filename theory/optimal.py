@@ -108,7 +108,10 @@ class Derivation:
 
     def text(self) -> str:
         """The derivation, pretty-printed (unicode)."""
-        lines = [f"Law {self.law_name}:  L = {sp.sstr(self.law_expr)}", "", "Budget C = 6 N D, so D = C/(6N):"]
+        lines = [f"Law {self.law_name}:  L = {sp.sstr(self.law_expr)}"]
+        if self.note.startswith("derived with U = D"):
+            lines += ["(unique tokens U = D: unlimited fresh data)"]
+        lines += ["", "Budget C = 6 N D, so D = C/(6N):"]
         if self.loss_at_compute.has(*_PIECEWISE):
             # min/max laws pretty-print as pages of Heaviside terms; one line each is more readable
             lines += [sp.sstr(self.loss_at_compute), "", "Stationarity, dL/dN = 0 at fixed C: piecewise (min/max terms);"
@@ -116,7 +119,7 @@ class Derivation:
         else:
             lines += [_pretty(self.loss_at_compute), "", "Stationarity, dL/dN = 0 at fixed C:", _pretty(sp.Eq(self.stationarity, 0))]
         if not self.closed_form:
-            lines += ["", f"No closed form: {self.note}", "The optimum is found numerically (bracketed minimisation over log N)."]
+            lines += ["", f"No closed form: {self.note.replace('derived with U = D (unlimited unique data); ', '')}", "The optimum is found numerically (bracketed minimisation over log N)."]
             return "\n".join(lines)
         for label, expr in (("N_opt(C)", self.N_opt), ("D_opt(C)", self.D_opt)):
             lines += ["", f"{label} ="]
@@ -321,7 +324,11 @@ def _derive_cached(expr: sp.Expr, params: tuple[sp.Symbol, ...]) -> Derivation:
 
 def derive(law: Law) -> Derivation:
     """The symbolic compute-optimal allocation of ``law`` under C = 6ND (cached per expression)."""
-    return replace(_derive_cached(_law_in_N_D(law), law.params), law_name=law.name)
+    derivation = replace(_derive_cached(_law_in_N_D(law), law.params), law_name=law.name)
+    if "U" in law.input_names:  # say that the derivation is the unconstrained case
+        note = "derived with U = D (unlimited unique data)" + (f"; {derivation.note}" if derivation.note else "")
+        derivation = replace(derivation, note=note)
+    return derivation
 
 
 # --- Numbers ---------------------------------------------------------------------------------------
