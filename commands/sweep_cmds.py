@@ -66,8 +66,9 @@ def _run_with_progress(sweep_spec, store: str, executor: str, n_workers: int, re
     from validate.store import Store
     from validate.sweep import open_executor, run_sweep
 
-    with Store(store) as db:
-        with open_executor(executor, n_workers) as handle, progress() as bar:
+    Store.check(store)  # a bad store is refused before a cluster starts; nothing is created yet
+    with open_executor(executor, n_workers) as handle:  # an unreachable scheduler: exit 2, no file
+        with Store(store) as db, progress() as bar:
             task = bar.add_task(f"sweep {sweep_spec.name}", total=None)
 
             def on_start(todo: int, skipped: int) -> None:

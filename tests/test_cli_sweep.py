@@ -109,6 +109,15 @@ def test_bad_options_exit_2_and_write_nothing(tmp_path, capsys, args, field):
     assert not db.exists()
 
 
+def test_a_file_that_is_not_a_store_is_refused_untouched(tmp_path, capsys):
+    junk = tmp_path / "notes.txt"
+    junk.write_text("my notes, not a database\n" * 50)
+    before = junk.read_bytes()
+    rc, out, err = _main(capsys, "sweep", _write(tmp_path, QUAD_SPEC), "--store", junk)
+    assert rc == 2 and out == "" and err.startswith("error: --store: ") and "not a results store" in err
+    assert junk.read_bytes() == before
+
+
 def test_malformed_spec_exit_2_one_line_naming_file_and_key(tmp_path, capsys):
     spec = _write(tmp_path, QUAD_SPEC.replace("n = 6", 'n = "six"'), "bad.toml")
     db = tmp_path / "r.db"

@@ -219,6 +219,16 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise InputError("--store", f"{self.path} is not a results store ({exc})") from None
 
+    @staticmethod
+    def check(path: str | Path) -> None:
+        """Raise InputError now if ``Store(path)`` would fail, creating nothing when the file is
+        missing (so a command can check its store before it starts other work)."""
+        path = Path(path)
+        if path.exists():
+            Store(path, create=False).close()
+        elif not path.parent.is_dir():
+            raise InputError("--store", f"folder {path.parent} does not exist")
+
     # -- lifecycle ----------------------------------------------------------------------------------
     def close(self) -> None:
         if self._db is not None:
