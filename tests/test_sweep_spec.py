@@ -160,3 +160,17 @@ def test_a_config_validate_method_refuses_bad_values_before_anything_runs(tmp_pa
     with pytest.raises(InputError) as info:
         load_spec(_write(tmp_path, text))
     assert info.value.field.endswith("[grid] keep") and "keep = 1.5" in info.value.problem
+
+
+def test_tasks_cross_process_boundaries_as_plain_data(tmp_path):
+    # What a worker receives is JSON-able plain data: the simulator's import target, the config,
+    # and the law's description (never a sympy object or a lambdified function).
+    import json
+
+    text = GOOD + '[predict]\nlaw = "E + A*x**(-alpha)"\n[predict.params]\nE = 1.0\nA = 2.0\nalpha = 0.5\n[predict.inputs]\nx = "config.x"\n'
+    spec = load_spec(_write(tmp_path, text))
+    for task in spec.tasks:
+        payload = json.loads(json.dumps(task.payload()))
+        assert payload["target"] == "tests.sweep_fixtures:QUAD"
+        assert payload["predict"]["law"] == {"builder": ["text", "E + A*x**(-alpha)", "custom"]}
+        assert payload["predict"]["inputs"] == {"x": ["config", "x"]}
