@@ -504,7 +504,7 @@ def execute_run(payload: dict) -> dict:
         out["results"] = results
         out["status"] = "diverged" if results.get("diverged") else "ok"
         out["device"] = results["device"] if isinstance(results.get("device"), str) else _device_of(config)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a simulator calling sys.exit is a failed run too
         out["status"] = "failed"
         out["results"] = None
         out["wall_time_s"] = None if t0 is None else time.perf_counter() - t0
@@ -829,7 +829,7 @@ def run_sweep(
     inflight: dict = {}  # future -> (tasks, alone)
     done_q: queue.SimpleQueue = queue.SimpleQueue()
     pool_broken = False
-    n_done = 0
+    n_done = n_timed = 0
     mean_run_s: float | None = None  # running mean of the runs' own time, sizes the chunks
 
     def chunk_size() -> int:
@@ -858,7 +858,7 @@ def run_sweep(
         return True
 
     def record(task: RunTask, outcome: dict) -> None:
-        nonlocal n_done, mean_run_s
+        nonlocal n_done, n_timed, mean_run_s
         rec = RunRecord(
             key=task.key, simulator=task.simulator, sweep=task.sweep, seed=task.seed, config=plain(task.config),
             status=outcome["status"], results=outcome.get("results"), error=outcome.get("error"),
@@ -868,7 +868,8 @@ def run_sweep(
         store.put(rec)  # its own transaction
         n_done += 1
         if rec.wall_time_s is not None:
-            mean_run_s = rec.wall_time_s if mean_run_s is None else mean_run_s + (rec.wall_time_s - mean_run_s) / n_done
+            n_timed += 1
+            mean_run_s = rec.wall_time_s if mean_run_s is None else mean_run_s + (rec.wall_time_s - mean_run_s) / n_timed
         setattr(summary, rec.status, getattr(summary, rec.status) + 1)
         if rec.status == "failed":
             summary.failures.append((rec.key, (rec.error or "").splitlines()[0] if rec.error else ""))
