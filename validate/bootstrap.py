@@ -145,14 +145,14 @@ def refit_replicates(objective: Objective, starts: np.ndarray, replicates: Seque
 _WORKER: dict = {}
 
 
-def _init_worker(spec: dict, log_inputs, log_y, loss, delta, reduction, starts, seed, polish, gtol, ftol):
+def _init_worker(spec: dict, log_inputs, log_y, loss, delta, reduction, engine, starts, seed, polish, gtol, ftol):
     from threadpoolctl import threadpool_limits
 
     from theory.laws import law_from_spec
 
     _WORKER["limits"] = threadpool_limits(limits=1)  # one BLAS thread per worker process
     law = law_from_spec(spec)  # rebuild from plain data; lambdify happens here, in the worker
-    _WORKER["objective"] = Objective(law, log_inputs, log_y, loss=loss, delta=delta, reduction=reduction)
+    _WORKER["objective"] = Objective(law, log_inputs, log_y, loss=loss, delta=delta, reduction=reduction, engine=engine)
     _WORKER["args"] = (starts, seed, polish, gtol, ftol)
 
 
@@ -197,7 +197,8 @@ def bootstrap_fit(
         raise InputError("bootstrap", f"needs at least 2 replicates, got {n_bootstrap!r}")
     law = fit.law
     logX, logy, _ = prepare_data(law, inputs, y)
-    objective = Objective(law, logX, logy, loss=fit.loss, delta=fit.delta, reduction=fit.reduction)
+    engine = fit.options.get("engine", "auto")
+    objective = Objective(law, logX, logy, loss=fit.loss, delta=fit.delta, reduction=fit.reduction, engine=engine)
     if refit_from == "grid":
         starts = np.vstack([np.atleast_2d(fit.refit_starts).reshape(-1, fit.phi.size),
                             np.atleast_2d(fit.candidates).reshape(-1, fit.phi.size)])
@@ -218,7 +219,7 @@ def bootstrap_fit(
             if progress:
                 progress(done, n_bootstrap)
     else:
-        init = (law.spec(), logX, logy, fit.loss, fit.delta, fit.reduction, starts, seed, polish, gtol, ftol)
+        init = (law.spec(), logX, logy, fit.loss, fit.delta, fit.reduction, engine, starts, seed, polish, gtol, ftol)
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_init_worker, initargs=init) as ex:
             futures = [ex.submit(_worker_chunk, ch) for ch in chunks]
             for ch, fut in zip(chunks, futures):

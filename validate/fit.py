@@ -145,7 +145,7 @@ class Objective:
     """
 
     def __init__(self, law, log_inputs: np.ndarray, log_y: np.ndarray, *, loss: str = "huber",
-                 delta: float = HUBER_DELTA, reduction: str = "sum"):
+                 delta: float = HUBER_DELTA, reduction: str = "sum", engine: str = "auto"):
         if loss not in ("huber", "squared"):
             raise InputError("loss", f"expected 'huber' or 'squared', got {loss!r}")
         if reduction not in ("sum", "mean"):
@@ -157,6 +157,12 @@ class Objective:
         self.log_y = np.ascontiguousarray(log_y, dtype=float)
         self.loss, self.delta, self.reduction = loss, float(delta), reduction
         self.lse = is_chinchilla_form(law)
+        if engine not in ("auto", "numba", "numpy"):
+            raise InputError("engine", f"expected auto, numba or numpy, got {engine!r}")
+        from validate.fit_kernels import HAVE_NUMBA
+
+        # the fused Numba kernel for the Chinchilla form (validate/fit_kernels.py); numpy is its reference
+        self.engine = "numba" if (self.lse and engine != "numpy" and HAVE_NUMBA) else "numpy"
         if self.lse:
             self.phi_names = ("a", "b", "e", "alpha", "beta")
             self._iN = law.input_names.index("N")
@@ -238,7 +244,12 @@ class Objective:
     def value_and_grad(self, Phi: np.ndarray, weights: np.ndarray | None = None):
         """F and dF/dphi for each row of Phi: (S,), (S, p). Non-finite predictions give F = inf."""
         Phi = np.atleast_2d(np.asarray(Phi, dtype=float))
-        if self.lse:
+        if self.engine == "numba":
+            from validate.fit_kernels import lse_value_and_grad
+
+            f, g = lse_value_and_grad(Phi, self.log_inputs[self._iN], self.log_inputs[self._iD], self.log_y,
+                                      weights, self.delta, self.loss == "huber")
+        elif self.lse:
             # the closed form of log_predict(grad=True) without building the (S, p, n) array
             lN, lD = self.log_inputs[self._iN], self.log_inputs[self._iD]
             a, b, e, al, be = (Phi[:, j : j + 1] for j in range(5))
@@ -258,13 +269,14 @@ class Objective:
             g = np.stack([p0.sum(axis=1), p1.sum(axis=1), p2.sum(axis=1), -(p0 @ lN), -(p1 @ lD)], axis=1)
         else:
             pred, G = self.log_predict(Phi, grad=True)
-            r = pred - self.log_y
-            rho, psi = robust_loss(r, self.loss, self.delta)
-            if weights is not None:
-                rho = rho * weights
-                psi = psi * weights
-            f = rho.sum(axis=1)
-            g = np.einsum("sn,spn->sp", psi, G)
+            with np.errstate(all="ignore"):
+                r = pred - self.log_y
+                rho, psi = robust_loss(r, self.loss, self.delta)
+                if weights is not None:
+                    rho = rho * weights
+                    psi = psi * weights
+                f = rho.sum(axis=1)
+                g = np.einsum("sn,spn->sp", psi, G)
             bad = ~np.isfinite(f) | ~np.all(np.isfinite(g), axis=1)
             f = np.where(bad, np.inf, f)
             g = np.where(bad[:, None], 0.0, g)
@@ -584,10 +596,10 @@ def prepare_data(law, inputs: Mapping[str, object] | np.ndarray, y) -> tuple[np.
 
 
 def make_objective(law, inputs, y, *, loss: str = "huber", delta: float = HUBER_DELTA,
-                   reduction: str = "sum") -> tuple[Objective, np.ndarray]:
+                   reduction: str = "sum", engine: str = "auto") -> tuple[Objective, np.ndarray]:
     law = resolve_law(law)
     logX, logy, order = prepare_data(law, inputs, y)
-    return Objective(law, logX, logy, loss=loss, delta=delta, reduction=reduction), order
+    return Objective(law, logX, logy, loss=loss, delta=delta, reduction=reduction, engine=engine), order
 
 
 def _distinct_rows(X: np.ndarray, f: np.ndarray, k: int, rel: float = 1e-3) -> np.ndarray:
@@ -675,11 +687,12 @@ def fit_law(
     ftol: float = FTOL,
     maxiter: int = MAXITER,
     seed: int = 0,
+    engine: str = "auto",
 ) -> FitResult:
     """Fit ``law`` (a Law, built-in name or law text) to runs: inputs (name -> array, or an (n, k)
     array in the law's input order) and observed losses ``y``. See the module docstring."""
     law = resolve_law(law)
-    objective, order = make_objective(law, inputs, y, loss=loss, delta=delta, reduction=reduction)
+    objective, order = make_objective(law, inputs, y, loss=loss, delta=delta, reduction=reduction, engine=engine)
     info, _ = fit_objective(objective, starts, max_starts=max_starts, polish=polish, gtol=gtol, ftol=ftol,
                             maxiter=maxiter, seed=seed)
     resid_sorted = objective.log_predict(info["phi"])[0] - objective.log_y
@@ -706,7 +719,8 @@ def fit_law(
         reduction=reduction,
         nit=info["nit"],
         mean_nit=info["mean_nit"],
-        options={"max_starts": max_starts, "polish": polish, "gtol": gtol, "ftol": ftol, "maxiter": maxiter, "seed": seed},
+        options={"max_starts": max_starts, "polish": polish, "gtol": gtol, "ftol": ftol, "maxiter": maxiter, "seed": seed,
+                 "engine": objective.engine},
     )
 
 
