@@ -14,8 +14,9 @@ The spec (read with the standard library's `tomllib`)::
     P = [64, 256]                 # for a tuple field a list is one value; a list of lists an axis
 
     [predict]                     # optional: a law evaluated beside every run, stored in its record
-    law = "power-law"             # a built-in law name, or law text ("E + A*x^(-alpha)")
-    trick = "data:4"              # optional: its multiplier at the run's compute
+    law = "power-law"             # a built-in law name, or law text ("E + A*x**(-alpha)")
+    trick = "data:4"              # optional: its multiplier M(C) at the run's compute C (map C in
+                                  # [predict.inputs], or the law's N and D: C = 6 N D)
     param_set = "..."             # optional: a built-in parameter set of the law
     [predict.params]              # optional: parameter values (all of them for a law without defaults)
     E = 0.0
@@ -25,13 +26,24 @@ The spec (read with the standard library's `tomllib`)::
 Every key is checked before anything runs: unknown simulator, section or option, a value of the
 wrong type (against the config dataclass's annotation: int, float (ints accepted), str, bool, tuples
 as lists), an empty axis, duplicate seeds or axis values, a configuration the simulator's dataclass
-refuses (in ``__post_init__`` or in a ``validate()`` method, which is called when the config has one). Errors are `InputError("FILE: [section] key", problem)`, so the CLI prints one line naming
-the file, the key and the problem and exits 2.
+refuses (in ``__post_init__``, or in a ``validate()`` method, called when the config has one), a law,
+parameter, input mapping or trick that does not fit. Errors are
+`InputError("FILE: [section] key", problem)`: the CLI prints one line naming the file, the key and
+the problem, and exits 2.
 
 The runner ships plain data only: each task is the simulator's "module:attribute" target, the
 configuration as a dict, and the law's `Law.spec()`; the worker imports the simulator, rebuilds the
 config dataclass and the law (numeric functions are lambdified there, never pickled), runs, and
 returns plain data. A run that raises is recorded as failed with its error text; the sweep goes on.
+Local workers are started by forkserver (never a fork of a process with threads), BLAS/OpenMP/Numba
+threads capped at cores/workers each; they exit by themselves if the sweep process dies. Short runs
+are sent several to a submission (chunks of about 25 ms of work) to keep the executor's per-task
+cost small; each run is still committed on its own.
+
+Results are bit-for-bit reproducible for the same configuration and seed at the same BLAS thread
+count per worker (a threaded reduction adds in another order): a sweep resumed with another
+--workers on the same machine may differ from an uninterrupted one in the last bits of BLAS-heavy
+results.
 """
 
 from __future__ import annotations
