@@ -44,12 +44,22 @@ def _jit(fn):
     return njit(parallel=True, fastmath=FASTMATH, cache=True)(fn)
 
 
+# Numba has no SVML here, so math.tanh and math.exp are scalar libm calls that stop a loop from
+# vectorising. The two functions below use only multiply, add, divide, min and max, so they do.
+#
 # tanh as a clamped 13/6 rational function (Eigen's generic_fast_tanh_float; max error 2.6e-7 on the
-# real line, checked in tests): no libm call, so the GELU loops vectorise (Numba here has no SVML).
-_TANH_CLAMP = 7.90531110763549805
-_TA = (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05, 5.12229709037114e-08,
-       -8.60467152213735e-11, 2.00018790482477e-13, -2.76076847742355e-16)
-_TB = (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04, 1.19825839466702e-06)
+# real line, checked in tests). Constants are float32 so float32 loops stay in float32.
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_TA = tuple(np.float32(v) for v in (4.89352455891786e-03, 6.37261928875436e-04, 1.48572235717979e-05,
+                                     5.12229709037114e-08, -8.60467152213735e-11, 2.00018790482477e-13,
+                                     -2.76076847742355e-16))
+_TB = tuple(np.float32(v) for v in (4.89352518554385e-03, 2.26843463243900e-03, 1.18534705686654e-04,
+                                     1.19825839466702e-06))
+_HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
+_GELU_K32 = np.float32(GELU_K)
+_GELU_C32 = np.float32(GELU_C)
+_GELU_3C32 = np.float32(3.0 * GELU_C)
 
 
 @njit(inline="always", fastmath=FASTMATH, cache=True)
@@ -68,6 +78,35 @@ def fast_tanh(x):
     q = q * x2 + _TB[1]
     q = q * x2 + _TB[0]
     return x * p / q
+
+
+@njit(inline="always", fastmath=FASTMATH, cache=True)
+def exp_nonpositive(x):
+    """exp(x) for x <= 0 (softmax after subtracting the row maximum), in float64: exp(x) =
+    exp(x/128)^128, the inner one by its Taylor series to degree 11 (truncation 2e-11 at x/128 >=
+    -0.68), then 7 squarings (error x128: ~5e-9 relative, far below float32's 6e-8). x is clamped at
+    -87.3, where exp is already below float32's smallest normal."""
+    y = max(float(x), -87.3) * 0.0078125
+    p = 2.505210838544172e-08
+    p = p * y + 2.755731922398589e-07
+    p = p * y + 2.7557319223985893e-06
+    p = p * y + 2.48015873015873e-05
+    p = p * y + 0.0001984126984126984
+    p = p * y + 0.001388888888888889
+    p = p * y + 0.008333333333333333
+    p = p * y + 0.041666666666666664
+    p = p * y + 0.16666666666666666
+    p = p * y + 0.5
+    p = p * y + 1.0
+    p = p * y + 1.0
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p
 
 
 # ----------------------------------------------------------------------------------------- embedding
@@ -231,107 +270,52 @@ def bias_gelu_forward(h, bias, out):
         for c in range(D):
             x = h[m, n, c] + bias[m, c]
             h[m, n, c] = x
-            u = GELU_K * (x + GELU_C * x * x * x)
-            out[m, n, c] = 0.5 * x * (1.0 + fast_tanh(u))
+            u = _GELU_K32 * (x + _GELU_C32 * x * x * x)
+            out[m, n, c] = _HALF * x * (_ONE + fast_tanh(u))
 
 
 @_jit
-def gelu_backward(dinp, dout, inp):
-    """dinp = dout * GELU'(inp); may be called with dinp is dout (in place). Shapes (M,N,D)."""
+def gelu_backward(d, inp):
+    """In place: d holds dL/dGELU(inp) and becomes dL/dinp = d * GELU'(inp). Shapes (M,N,D)."""
     M, N, D = inp.shape
     for idx in prange(M * N):
         m = idx // N
         n = idx - m * N
         for c in range(D):
             x = inp[m, n, c]
-            u = GELU_K * (x + GELU_C * x * x * x)
+            u = _GELU_K32 * (x + _GELU_C32 * x * x * x)
             th = fast_tanh(u)
-            dudx = GELU_K * (1.0 + 3.0 * GELU_C * x * x)
-            dinp[m, n, c] = dout[m, n, c] * (0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * dudx)
-
-
-# ----------------------------------------------------------------------------------------- attention
-@_jit
-def split_qkv_heads(q, k, v, qkv, bias, scale):
-    """(M,B,T,3C) fused projection output + bias -> head-major q, k, v (M,B,H,T,Q); q is multiplied
-    by ``scale`` = 1/sqrt(Q) here so the attention logits are q @ k^T (Vaswani et al. 2017, eq. 1)."""
-    M, B, H, T, Q = q.shape
-    C = H * Q
-    for idx in prange(M * B * T):
-        m = idx // (B * T)
-        r = idx - m * B * T
-        b = r // T
-        t = r - b * T
-        for h in range(H):
-            for j in range(Q):
-                c = h * Q + j
-                q[m, b, h, t, j] = (qkv[m, b, t, c] + bias[m, c]) * scale
-                k[m, b, h, t, j] = qkv[m, b, t, C + c] + bias[m, C + c]
-                v[m, b, h, t, j] = qkv[m, b, t, 2 * C + c] + bias[m, 2 * C + c]
+            dudx = _GELU_K32 * (_ONE + _GELU_3C32 * x * x)
+            d[m, n, c] = d[m, n, c] * (_HALF * (_ONE + th) + _HALF * x * (_ONE - th * th) * dudx)
 
 
 @_jit
-def merge_heads(out, y):
-    """Head-major y (M,B,H,T,Q) -> out (M,B,T,C), heads side by side (the concat before W_O)."""
-    M, B, H, T, Q = y.shape
-    for idx in prange(M * B * T):
-        m = idx // (B * T)
-        r = idx - m * B * T
-        b = r // T
-        t = r - b * T
-        for h in range(H):
-            for j in range(Q):
-                out[m, b, t, h * Q + j] = y[m, b, h, t, j]
+def bias_add(x, bias):
+    """x += bias in place, per model: x (M,N,D), bias (M,D). (The qkv projection's bias: the
+    attention then reads q, k, v as strided views of x, so no head-major copy is made.)"""
+    M, N, D = x.shape
+    for idx in prange(M * N):
+        m = idx // N
+        n = idx - m * N
+        for c in range(D):
+            x[m, n, c] += bias[m, c]
 
 
 @_jit
-def split_heads(y, inp):
-    """The adjoint of merge_heads: inp (M,B,T,C) -> y (M,B,H,T,Q)."""
-    M, B, H, T, Q = y.shape
-    for idx in prange(M * B * T):
-        m = idx // (B * T)
-        r = idx - m * B * T
-        b = r // T
-        t = r - b * T
-        for h in range(H):
-            for j in range(Q):
-                y[m, b, h, t, j] = inp[m, b, t, h * Q + j]
-
-
-@_jit
-def merge_qkv_grads(dqkv, dq, dk, dv, scale):
-    """The adjoint of split_qkv_heads: dq (gradient w.r.t. the scaled q), dk, dv (M,B,H,T,Q) ->
-    dqkv (M,B,T,3C) with dq multiplied by ``scale``."""
-    M, B, H, T, Q = dq.shape
-    C = H * Q
-    for idx in prange(M * B * T):
-        m = idx // (B * T)
-        r = idx - m * B * T
-        b = r // T
-        t = r - b * T
-        for h in range(H):
-            for j in range(Q):
-                c = h * Q + j
-                dqkv[m, b, t, c] = dq[m, b, h, t, j] * scale
-                dqkv[m, b, t, C + c] = dk[m, b, h, t, j]
-                dqkv[m, b, t, 2 * C + c] = dv[m, b, h, t, j]
-
-
-@_jit
-def causal_softmax_forward(att):
-    """In place on att (R,T,T) holding logits: row t becomes softmax over columns 0..t, zeros after
-    (the causal mask). Columns past t are never read, so their contents do not matter."""
+def causal_softmax_forward(att, scale):
+    """In place on att (R,T,T) holding q k^T: row t becomes softmax(scale * row) over columns 0..t,
+    zeros after (the causal mask; Vaswani et al. 2017, eq. 1 with scale = 1/sqrt(d_k)). Columns past
+    t are never read, so their contents do not matter."""
     R, T, _ = att.shape
     for idx in prange(R * T):
         r = idx // T
         t = idx - r * T
         mx = att[r, t, 0]
         for j in range(1, t + 1):
-            if att[r, t, j] > mx:
-                mx = att[r, t, j]
+            mx = max(mx, att[r, t, j])
         s = 0.0
         for j in range(t + 1):
-            e = math.exp(att[r, t, j] - mx)
+            e = exp_nonpositive(scale * (att[r, t, j] - mx))
             att[r, t, j] = e
             s += e
         inv = 1.0 / s
@@ -342,8 +326,9 @@ def causal_softmax_forward(att):
 
 
 @_jit
-def causal_softmax_backward(datt, att):
-    """In place on datt (R,T,T) holding dL/dP: becomes dL/dS = P (dP - sum_j P_j dP_j) on 0..t, 0 after."""
+def causal_softmax_backward(datt, att, scale):
+    """In place on datt (R,T,T) holding dL/dP: becomes dL/d(q k^T) = scale * P (dP - sum_j P_j dP_j)
+    on columns 0..t and 0 after."""
     R, T, _ = att.shape
     for idx in prange(R * T):
         r = idx // T
@@ -352,7 +337,7 @@ def causal_softmax_backward(datt, att):
         for j in range(t + 1):
             s += att[r, t, j] * datt[r, t, j]
         for j in range(t + 1):
-            datt[r, t, j] = att[r, t, j] * (datt[r, t, j] - s)
+            datt[r, t, j] = scale * att[r, t, j] * (datt[r, t, j] - s)
         for j in range(t + 1, T):
             datt[r, t, j] = 0.0
 
@@ -370,13 +355,12 @@ def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward)
         tgt = targets[m, n]
         mx = logits[m, n, 0]
         for c in range(1, V):
-            if logits[m, n, c] > mx:
-                mx = logits[m, n, c]
+            mx = max(mx, logits[m, n, c])
         lt = logits[m, n, tgt]
         s = 0.0
         if backward:
             for c in range(V):
-                e = math.exp(logits[m, n, c] - mx)
+                e = exp_nonpositive(logits[m, n, c] - mx)
                 logits[m, n, c] = e
                 s += e
             f = grad_scale / s
@@ -385,7 +369,7 @@ def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward)
             logits[m, n, tgt] -= grad_scale
         else:
             for c in range(V):
-                s += math.exp(logits[m, n, c] - mx)
+                s += exp_nonpositive(logits[m, n, c] - mx)
         losses[m, n] = math.log(s) + mx - lt
 
 

@@ -165,9 +165,7 @@ class Model:
         self.ln2 = [z(M, N, C) for _ in range(L)]
         self.ln2_mean = [z(M, N) for _ in range(L)]
         self.ln2_rstd = [z(M, N) for _ in range(L)]
-        self.q = [z(M, B, H, T, Q) for _ in range(L)]  # scaled by 1/sqrt(Q)
-        self.k_ = [z(M, B, H, T, Q) for _ in range(L)]
-        self.v = [z(M, B, H, T, Q) for _ in range(L)]
+        self.qkv = [z(M, N, 3 * C) for _ in range(L)]  # q, k, v side by side (bias included)
         self.att = [z(R, T, T) for _ in range(L)]  # attention probabilities
         self.atty = [z(M, N, C) for _ in range(L)]  # heads concatenated, input of W_O
         self.fch = [z(M, N, 4 * C) for _ in range(L)]  # fc pre-activation (bias included)
@@ -179,18 +177,12 @@ class Model:
         self.losses = z(M, N)
         self.loss = z(M)
         # --- scratch shared by the layers (forward temporaries and backward gradients) ---
-        self.qkv = z(M, N, 3 * C)
-        self.yh = z(M, B, H, T, Q)
         self.branch = z(M, N, C)
         self.dres = z(M, N, C)
         self.dln = z(M, N, C)
         self.dfc = z(M, N, 4 * C)
         self.datty = z(M, N, C)
-        self.dyh = z(M, B, H, T, Q)
         self.datt = z(R, T, T)
-        self.dq = z(M, B, H, T, Q)
-        self.dk = z(M, B, H, T, Q)
-        self.dv = z(M, B, H, T, Q)
         self.dqkv = z(M, N, 3 * C)
         self.ones = xp.ones((1, 1, N), dtype=dt)  # bias gradients as ones @ dY: column sums on BLAS
         self.ln_scratch = xp.zeros((M, 16, 2, C), dtype=np.float64)
@@ -199,6 +191,15 @@ class Model:
     def _view(self, buf, name):
         o, shape = self.offsets[name]
         return buf[:, o:o + int(np.prod(shape))].reshape((self.M,) + tuple(shape))
+
+    def heads(self, a):
+        """(M, N, C) -> the strided view (M, B, H, T, Q): head h of sequence b as a (T, Q) matrix."""
+        return a.reshape(self.M, self.B, self.T, self.H, self.Q).transpose(0, 1, 3, 2, 4)
+
+    def qkv_heads(self, a):
+        """(M, N, 3C) -> q, k, v as strided (M, B, H, T, Q) views; BLAS reads them in place."""
+        v = a.reshape(self.M, self.B, self.T, 3, self.H, self.Q).transpose(3, 0, 1, 4, 2, 5)
+        return v[0], v[1], v[2]
 
     def head_weight(self):
         return self.p["wte"] if self.cfg.tied else self.p["head.w"]
@@ -238,14 +239,13 @@ class Model:
         for l in range(L):
             pre = f"h{l}."
             # attention branch: qkv = ln1 @ W_qkv (+ b in the split), softmax(q k^T) v, @ W_O
-            mm(self.ln1[l], p[pre + "attn.qkv.w"], out=self.qkv)
-            k.split_qkv_heads(self.q[l], self.k_[l], self.v[l], self.qkv.reshape(M, B, T, 3 * C),
-                              p[pre + "attn.qkv.b"], self.attn_scale)
-            qf, kf, vf = (a.reshape(R, T, Q) for a in (self.q[l], self.k_[l], self.v[l]))
-            mm(qf, kf.transpose(0, 2, 1), out=self.att[l])
-            k.causal_softmax_forward(self.att[l])
-            mm(self.att[l], vf, out=self.yh.reshape(R, T, Q))
-            k.merge_heads(self.atty[l].reshape(M, B, T, C), self.yh)
+            mm(self.ln1[l], p[pre + "attn.qkv.w"], out=self.qkv[l])
+            k.bias_add(self.qkv[l], p[pre + "attn.qkv.b"])
+            q, kk, v = self.qkv_heads(self.qkv[l])
+            att = self.att[l].reshape(M, B, H, T, T)
+            mm(q, kk.swapaxes(-1, -2), out=att)
+            k.causal_softmax_forward(self.att[l], self.attn_scale)
+            mm(att, v, out=self.heads(self.atty[l]))  # heads land side by side in atty
             mm(self.atty[l], p[pre + "attn.proj.w"], out=self.branch)
             k.residual_layernorm_forward(self.res_mid[l], self.ln2[l], self.ln2_mean[l], self.ln2_rstd[l],
                                          self.res[l], self.branch, p[pre + "attn.proj.b"],
@@ -274,7 +274,7 @@ class Model:
     # ----------------------------------------------------------------------------------- backward
     def _backward(self) -> None:
         xp, k, p, g = self.xp, self.k, self.p, self.g
-        M, B, T, C, Q, L, R = self.M, self.B, self.T, self.C, self.Q, self.L, self.R
+        M, B, T, C, H, L = self.M, self.B, self.T, self.C, self.H, self.L
         mm = xp.matmul
         T_ = lambda a: a.transpose(0, 2, 1)  # noqa: E731  (a batched transpose: a view, BLAS takes it as is)
         dlogits = self.logits
@@ -289,7 +289,7 @@ class Model:
             mm(T_(self.fcg[l]), self.dres, out=g[pre + "mlp.proj.w"])
             mm(self.ones, self.dres, out=g[pre + "mlp.proj.b"].reshape(M, 1, C))
             mm(self.dres, T_(p[pre + "mlp.proj.w"]), out=self.dfc)
-            k.gelu_backward(self.dfc, self.dfc, self.fch[l])
+            k.gelu_backward(self.dfc, self.fch[l])
             mm(T_(self.ln2[l]), self.dfc, out=g[pre + "mlp.fc.w"])
             mm(self.ones, self.dfc, out=g[pre + "mlp.fc.b"].reshape(M, 1, 4 * C))
             mm(self.dfc, T_(p[pre + "mlp.fc.w"]), out=self.dln)
@@ -299,15 +299,16 @@ class Model:
             mm(T_(self.atty[l]), self.dres, out=g[pre + "attn.proj.w"])
             mm(self.ones, self.dres, out=g[pre + "attn.proj.b"].reshape(M, 1, C))
             mm(self.dres, T_(p[pre + "attn.proj.w"]), out=self.datty)
-            k.split_heads(self.dyh, self.datty.reshape(M, B, T, C))
-            dyf = self.dyh.reshape(R, T, Q)
-            qf, kf, vf = (a.reshape(R, T, Q) for a in (self.q[l], self.k_[l], self.v[l]))
-            mm(dyf, T_(vf), out=self.datt)
-            mm(T_(self.att[l]), dyf, out=self.dv.reshape(R, T, Q))
-            k.causal_softmax_backward(self.datt, self.att[l])
-            mm(self.datt, kf, out=self.dq.reshape(R, T, Q))
-            mm(T_(self.datt), qf, out=self.dk.reshape(R, T, Q))
-            k.merge_qkv_grads(self.dqkv.reshape(M, B, T, 3 * C), self.dq, self.dk, self.dv, self.attn_scale)
+            dy = self.heads(self.datty)
+            q, kk, v = self.qkv_heads(self.qkv[l])
+            dq, dk, dv = self.qkv_heads(self.dqkv)
+            att = self.att[l].reshape(M, B, H, T, T)
+            datt = self.datt.reshape(M, B, H, T, T)
+            mm(dy, v.swapaxes(-1, -2), out=datt)
+            mm(att.swapaxes(-1, -2), dy, out=dv)
+            k.causal_softmax_backward(self.datt, self.att[l], self.attn_scale)  # scale folded into dS
+            mm(datt, kk, out=dq)
+            mm(datt.swapaxes(-1, -2), q, out=dk)
             mm(T_(self.ln1[l]), self.dqkv, out=g[pre + "attn.qkv.w"])
             mm(self.ones, self.dqkv, out=g[pre + "attn.qkv.b"].reshape(M, 1, 3 * C))
             mm(self.dqkv, T_(p[pre + "attn.qkv.w"]), out=self.dln)

@@ -177,44 +177,46 @@ def train(cfg: TransformerConfig, *, seeds: Sequence[int] | None = None, lrs: Se
     y = np.zeros((M, B, T), dtype=np.int32)
     since_eval = [[] for _ in range(M)]
     train_time = 0.0
-    for step in range(steps):
-        t0 = time.perf_counter()
-        for m, sampler in enumerate(samplers):
-            sampler.next(out=(x[m], y[m]))
-        model.set_batch(x, y)
-        mult = lr_mult(step)
-        losses = backend.to_host(model.forward(backward=True)).astype(np.float64)
-        finite = np.isfinite(losses)
-        norms = opt.step(mult, active & finite)
-        train_time += time.perf_counter() - t0
-        for m in range(M):
-            if not active[m]:
-                continue
-            if not (finite[m] and np.isfinite(norms[m])):
-                active[m] = False  # divergence: stop this model, keep the others going
-                runs[m].diverged, runs[m].diverged_step = True, step
-                runs[m].train_losses.append(float(losses[m]))
-                continue
-            runs[m].train_losses.append(float(losses[m]))
-            since_eval[m].append(float(losses[m]))
-            runs[m].steps = step + 1
-            runs[m].tokens = (step + 1) * B * T
-        if (step + 1) in at_eval or not active.any():
-            vl = evaluate(model, val) if active.any() else np.full(M, np.nan)
+    # a diverging model overflows by design: it is marked diverged below, not warned about
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step in range(steps):
+            t0 = time.perf_counter()
+            for m, sampler in enumerate(samplers):
+                sampler.next(out=(x[m], y[m]))
+            model.set_batch(x, y)
+            mult = lr_mult(step)
+            losses = backend.to_host(model.forward(backward=True)).astype(np.float64)
+            finite = np.isfinite(losses)
+            norms = opt.step(mult, active & finite)
+            train_time += time.perf_counter() - t0
             for m in range(M):
-                if runs[m].diverged and runs[m].diverged_step < step:
+                if not active[m]:
                     continue
-                entry = {"step": step + 1, "tokens": (step + 1) * B * T, "lr": lrs[m] * mult,
-                         "train_loss": float(np.mean(since_eval[m])) if since_eval[m] else None,
-                         "val_loss": float(vl[m]) if active[m] and np.isfinite(vl[m]) else None}
-                runs[m].loss_curve.append(entry)
-                since_eval[m] = []
-                if active[m]:
-                    runs[m].final_val_loss = entry["val_loss"]
-        if progress is not None:
-            progress(step + 1, steps)
-        if not active.any():
-            break
+                if not (finite[m] and np.isfinite(norms[m])):
+                    active[m] = False  # divergence: stop this model, keep the others going
+                    runs[m].diverged, runs[m].diverged_step = True, step
+                    runs[m].train_losses.append(float(losses[m]))
+                    continue
+                runs[m].train_losses.append(float(losses[m]))
+                since_eval[m].append(float(losses[m]))
+                runs[m].steps = step + 1
+                runs[m].tokens = (step + 1) * B * T
+            if (step + 1) in at_eval or not active.any():
+                vl = evaluate(model, val) if active.any() else np.full(M, np.nan)
+                for m in range(M):
+                    if runs[m].diverged and runs[m].diverged_step < step:
+                        continue
+                    entry = {"step": step + 1, "tokens": (step + 1) * B * T, "lr": lrs[m] * mult,
+                             "train_loss": float(np.mean(since_eval[m])) if since_eval[m] else None,
+                             "val_loss": float(vl[m]) if active[m] and np.isfinite(vl[m]) else None}
+                    runs[m].loss_curve.append(entry)
+                    since_eval[m] = []
+                    if active[m]:
+                        runs[m].final_val_loss = entry["val_loss"]
+            if progress is not None:
+                progress(step + 1, steps)
+            if not active.any():
+                break
     wall = time.perf_counter() - t_start
     for r in runs:
         r.tokens_per_second = r.tokens / train_time if train_time > 0 else 0.0
