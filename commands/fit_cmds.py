@@ -53,8 +53,9 @@ def _workers(workers: int) -> int | None:
 
 @contextlib.contextmanager
 def _progress_callback(description: str, enabled: bool = True):
-    """A callback progress(done, total) drawing a bar on stderr."""
-    if not enabled:
+    """A callback progress(done, total) drawing a bar on stderr (only when stderr is a terminal, so
+    logs and captured stderr get nothing but error lines)."""
+    if not enabled or not stderr_console.is_terminal:
         yield None
         return
     from commands.common import progress

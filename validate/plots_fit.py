@@ -97,9 +97,11 @@ def plot_residuals(runs, fit: FitResult, path: Path) -> Path:
         name = fit.law.input_names[0]
         xv, xl = runs.get(name), name
     color = np.log10(runs.get("N")) if runs.has("N") else None
-    sc = ax.scatter(xv, r, c=color, cmap="plasma", s=16, edgecolor="k", linewidth=0.3)
     if color is not None:
+        sc = ax.scatter(xv, r, c=color, cmap="plasma", s=16, edgecolor="k", linewidth=0.3)
         fig.colorbar(sc, ax=ax, label="log10 N")
+    else:
+        ax.scatter(xv, r, s=16, edgecolor="k", linewidth=0.3)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_xscale("log")
     ax.set_xlabel(xl)
