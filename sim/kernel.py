@@ -386,6 +386,8 @@ def validate_config(config: KernelConfig) -> None:
             raise InputError("target_decay", f"must be a finite number, got {config.target_decay!r}")
         if int(config.modes) != config.modes or config.modes < 1:
             raise InputError("modes", f"must be a whole number >= 1, got {config.modes!r}")
+        if config.ridge == 0 and max(config.P) >= config.modes:
+            raise InputError("ridge", f"ridgeless regression needs more modes ({config.modes}) than samples ({max(config.P)}): K is singular; use a positive ridge or more modes")
     else:
         check_kernel_args(config.kernel, config.lengthscale or 1.0, config.depth)
         if config.noise > 0:

@@ -74,9 +74,11 @@ def kernel_matrix_reference(X, Z=None, *, kernel: str = "rbf", lengthscale: floa
         for _ in range(depth):
             sxz, sdot = _arccos_step(sxz, sxx, szz)  # the diagonal Σʰ(x,x) is preserved (c_σ = 2)
             theta = theta * sdot + sxz
+        if Z is X:
+            _exact_diagonal(theta, d * sxx[:, 0], kernel, d, depth, np)
         return theta
     out = np.empty((X.shape[0], Z.shape[0]))
-    for start in range(0, X.shape[0], 256):  # chunks keep the (rows, m, d) difference tensor small
+    for start in range(0, X.shape[0], 256):  # (the diagonal of K(X, X) is exact here: x - x = 0)  # chunks keep the (rows, m, d) difference tensor small
         diff = X[start:start + 256, None, :] - Z[None, :, :]
         dist2 = np.einsum("ijk,ijk->ij", diff, diff)
         if kernel == "rbf":
@@ -202,8 +204,17 @@ def kernel_matrix(X, Z=None, *, kernel: str = "rbf", lengthscale: float = 1.0, d
     else:
         G = np.ascontiguousarray(G)
         fill_kernel_cpu(G, nx, nz, kernel=kernel, lengthscale=lengthscale, d=X.shape[1], depth=depth)
-    if Z is X and kernel != "relu_ntk":
-        # |x|² + |x|² - 2 x·x is ~1e-16 |x|², not 0: the Laplace kernel's square root would turn that
-        # into a 1e-8 error on the diagonal. k(x, x) = 1 exactly for both distance kernels.
-        xp.fill_diagonal(G, 1.0)
+    if Z is X:
+        _exact_diagonal(G, nx, kernel, X.shape[1], depth, xp)
     return G
+
+
+def _exact_diagonal(K, sq_norms, kernel: str, d: int, depth: int, xp) -> None:
+    """k(x, x) in closed form. Rounding makes |x|² + |x|² − 2x·x ≈ 1e-16|x|² (not 0) and the NTK's
+    cosine ≈ 1 − 1e-16 (not 1); the square roots in the Laplace kernel and in arccos near 1 turn that
+    into 1e-8 errors on the diagonal. Exactly: 1 for the distance kernels, (L + 1)|x|²/d for the NTK."""
+    if kernel == "relu_ntk":
+        idx = xp.arange(K.shape[0])
+        K[idx, idx] = (depth + 1) * sq_norms / d
+    else:
+        xp.fill_diagonal(K, 1.0)
