@@ -33,6 +33,8 @@ def test_numba_kernel_matches_numpy_reference(loss, per_start_weights):
     rng = np.random.default_rng(1)
     Phi = np.column_stack([rng.uniform(0, 25, 64), rng.uniform(0, 25, 64), rng.uniform(-1, 1, 64),
                            rng.uniform(0, 2, 64), rng.uniform(0, 2, 64)])
+    # rows where the log-sum-exp must be shifted to avoid overflow or underflow (|max term| > 700)
+    Phi[:3] = [[750.0, 5.0, 0.0, 0.3, 0.3], [5.0, 5.0, 0.0, -40.0, 0.3], [-800.0, -800.0, -800.0, 0.3, 0.3]]
     W = rng.integers(0, 3, (64, y.size)).astype(float) if per_start_weights else None
     f1, g1 = fast.value_and_grad(Phi, W)
     f0, g0 = ref.value_and_grad(Phi, W)

@@ -213,11 +213,14 @@ def bootstrap_fit(
     if progress:
         progress(0, n_bootstrap)
     if workers <= 1 or len(chunks) == 1:
-        for ch in chunks:
-            results.append(refit_replicates(objective, starts, ch, seed, polish=polish, gtol=gtol, ftol=ftol))
-            done += len(ch)
-            if progress:
-                progress(done, n_bootstrap)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1):  # tiny matrices: one BLAS thread (see validate.fit.fit_objective)
+            for ch in chunks:
+                results.append(refit_replicates(objective, starts, ch, seed, polish=polish, gtol=gtol, ftol=ftol))
+                done += len(ch)
+                if progress:
+                    progress(done, n_bootstrap)
     else:
         init = (law.spec(), logX, logy, fit.loss, fit.delta, fit.reduction, engine, starts, seed, polish, gtol, ftol)
         with ProcessPoolExecutor(max_workers=min(workers, len(chunks)), initializer=_init_worker, initargs=init) as ex:

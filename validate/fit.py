@@ -653,6 +653,17 @@ def fit_objective(
     seed: int = 0,
 ) -> tuple[dict, BatchResult]:
     """Multi-start fit of one objective: batched L-BFGS over all starts, scipy polish of the best few."""
+    from threadpoolctl import threadpool_limits
+
+    # Every matrix here is tiny (5 x 5 L-BFGS-B updates, matrix-vector products): with several BLAS
+    # threads the synchronisation costs more than the work (scipy's L-BFGS-B ran 10-30x slower with 2
+    # OpenBLAS threads on a busy 2-core machine), so BLAS runs on one thread during a fit.
+    with threadpool_limits(limits=1):
+        return _fit_objective(objective, starts, max_starts=max_starts, polish=polish, n_candidates=n_candidates,
+                              n_refit_starts=n_refit_starts, gtol=gtol, ftol=ftol, maxiter=maxiter, seed=seed)
+
+
+def _fit_objective(objective, starts, *, max_starts, polish, n_candidates, n_refit_starts, gtol, ftol, maxiter, seed):
     if starts is None:
         starts, rule = start_grid(objective, max_starts, seed)
     else:
@@ -748,7 +759,15 @@ def fit_law(
 
 
 def naive_multistart(objective: Objective, starts: np.ndarray, *, gtol: float = GTOL, ftol: float = FTOL):
-    """The peer of the batched fit: one scipy L-BFGS-B run per start, best kept (as Epoch's notebook)."""
+    """The peer of the batched fit: one scipy L-BFGS-B run per start, best kept (as Epoch's notebook),
+    with BLAS on one thread as in the batched fit."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _naive_multistart(objective, starts, gtol=gtol, ftol=ftol)
+
+
+def _naive_multistart(objective, starts, *, gtol, ftol):
     best = None
     for phi in np.atleast_2d(starts):
         f0, _ = objective.value_and_grad(phi[None, :])
