@@ -133,13 +133,13 @@ def _linalg(backend: Backend):
         import cupy
         import cupyx.scipy.linalg as cla
 
-        return cupy.linalg.cholesky, cla.solve_triangular
+        return cupy.linalg.cholesky, lambda a, b, lower, trans=0: cla.solve_triangular(a, b, lower=lower, trans=trans)
     import scipy.linalg as sla
 
     def cholesky(a):
         return sla.cholesky(a, lower=True, overwrite_a=True, check_finite=False)
 
-    return cholesky, lambda a, b, lower: sla.solve_triangular(a, b, lower=lower, check_finite=False)
+    return cholesky, lambda a, b, lower, trans=0: sla.solve_triangular(a, b, lower=lower, trans=trans, check_finite=False)
 
 
 def nested_ridge_solve(K, y, sizes: np.ndarray, ridge: float, backend: Backend):
@@ -164,7 +164,7 @@ def nested_ridge_solve(K, y, sizes: np.ndarray, ridge: float, backend: Backend):
     rhs = xp.zeros((n_total, len(sizes), C))
     for j, p in enumerate(sizes):
         rhs[:p, j] = z[:p]
-    A = solve_triangular(L.T, rhs.reshape(n_total, -1), lower=False)
+    A = solve_triangular(L, rhs.reshape(n_total, -1), lower=True, trans=1)  # Lᵀ x = rhs, no transposed copy
     return A.reshape(n_total, len(sizes), C)
 
 
@@ -292,12 +292,12 @@ def pool_errors_one_seed(K_pool, Y_pool, sizes: np.ndarray, *, ridge: float, see
     n_total = int(sizes[-1])
     idx = np.random.default_rng([seed, 2]).integers(0, n_pool, size=n_total)
     idx_d = xp.asarray(idx)
-    K = K_pool[idx_d[:, None], idx_d[None, :]]
-    if not backend.is_gpu:
-        K = np.asfortranarray(K)
+    # K_pool[idx][:, idx] is symmetric, so its transpose view is the Fortran-ordered matrix LAPACK
+    # factors in place (no second copy)
+    K = K_pool[idx_d[:, None], idx_d[None, :]].T
     A = nested_ridge_solve(K, Y_pool[idx_d], sizes, ridge, backend)  # (n_total, n_sizes, C)
     C = Y_pool.shape[1]
-    F = K_pool[:, idx_d] @ A.reshape(n_total, -1)  # predictions on the whole pool, every size at once
+    F = K_pool[:, idx_d] @ A.reshape(n_total, -1)  # predictions on the whole pool, every size in one product
     F = F.reshape(n_pool, len(sizes), C)
     err = xp.sum((F - Y_pool[:, None, :]) ** 2, axis=(0, 2)) / n_pool
     return backend.to_host(err).astype(np.float64)
