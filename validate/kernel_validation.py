@@ -36,7 +36,7 @@ from sim.provenance import run_metadata
 from theory.spectral import power_law_spectrum, power_law_target, spectrum_from_kernel, test_error
 
 P_SYNTHETIC = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
-SEEDS_SYNTHETIC = (400, 200, 100, 50, 30, 16, 10, 6, 4)
+SEEDS_SYNTHETIC = (1000, 500, 250, 120, 60, 32, 16, 8, 4)
 P_DIGITS = (16, 32, 64, 128, 256, 512, 1024)
 SEEDS_DIGITS = (400, 200, 100, 60, 40, 30, 20)
 
@@ -94,9 +94,11 @@ def quick_case(case: KernelCase) -> KernelCase:
     return replace(case, P=P, seeds=seeds, modes=min(case.modes, 2048))
 
 
-def run_case(case: KernelCase, *, device: str = "cpu", seed: int = 0,
+def run_case(case: KernelCase, *, device: str = "cpu", seed: int = 0, targets_apply: bool = True,
              on_seed: Callable[[int], None] | None = None) -> dict:
-    """Theory and simulation of one case: the JSON record of `validate kernel`."""
+    """Theory and simulation of one case: the JSON record of `validate kernel`.
+
+    ``passed`` is null when the case's figure does not apply (a quick run's few seeds and sizes)."""
     backend = get_backend(device)
     if case.kind == "synthetic":
         eta = power_law_spectrum(case.spectrum_decay, case.modes)
@@ -128,7 +130,7 @@ def run_case(case: KernelCase, *, device: str = "cpu", seed: int = 0,
         "mean_rel_err": float(np.mean(np.abs(rel))),
         "max_rel_err": float(np.max(np.abs(rel))),
         "target_mean_rel_err": case.target_mean_rel_err,
-        "passed": bool(np.mean(np.abs(rel)) <= case.target_mean_rel_err),
+        "passed": bool(np.mean(np.abs(rel)) <= case.target_mean_rel_err) if targets_apply else None,
         "device": curve.device,
     }
 
@@ -154,7 +156,7 @@ def check_plot_dir(plot_dir: str | Path | None) -> Path | None:
 
 
 def validate_kernel(cases: list[KernelCase], *, device: str = "cpu", plot_dir: str | Path | None = None,
-                    on_case: Callable[[KernelCase], None] | None = None,
+                    targets_apply: bool = True, on_case: Callable[[KernelCase], None] | None = None,
                     on_seed: Callable[[int], None] | None = None) -> dict:
     """Run the cases; write kernel_validation.json and one PNG per case to ``plot_dir`` when given."""
     out_dir = check_plot_dir(plot_dir)
@@ -163,11 +165,11 @@ def validate_kernel(cases: list[KernelCase], *, device: str = "cpu", plot_dir: s
     for case in cases:
         if on_case:
             on_case(case)
-        results.append(run_case(case, device=backend.name, on_seed=on_seed))
+        results.append(run_case(case, device=backend.name, targets_apply=targets_apply, on_seed=on_seed))
     report = {
         "cases": results,
         "device": backend.name,
-        "all_passed": all(r["passed"] for r in results),
+        "all_passed": all(r["passed"] for r in results) if targets_apply else None,
         "provenance": run_metadata(0, {"cases": [c.name for c in cases], "device": device}, backend.description),
     }
     if out_dir is not None:
@@ -201,9 +203,14 @@ def plot_case(result: dict, path: Path) -> Path:
                 capsize=2, label="simulation (mean ± 2 s.e.m.)")
     ax.set_ylabel("test error $E_g$")
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
-    ax.set_title(f"{result['name']}: {params}", fontsize=8)
+    ax.set_title(f"{result['name']} ({result['kind']})\n{params}", fontsize=8)
     ax.legend(fontsize=8)
-    ax2.semilogx(P, 100 * np.asarray(result["rel_err"]), "o-", color="C2", ms=3)
+    rel_sem = 2 * np.asarray(result["simulation_sem"]) / np.asarray(result["theory"])
+    ax2.errorbar(P, 100 * np.asarray(result["rel_err"]), yerr=100 * rel_sem, fmt="o-", color="C2", ms=3, capsize=2)
+    ax2.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax2.xaxis.set_minor_formatter(NullFormatter())
     ax2.axhline(0, color="k", lw=0.5)
     ax2.set_ylabel("rel. err. (%)")
     ax2.set_xlabel("training samples P")
