@@ -14,7 +14,7 @@ import typer
 from commands.common import JSON_OPTION_HELP, Apps, CLIError, emit, parse_key_values, stderr_console, stdout_console
 
 FILE_HELP = "Runs: a CSV file with a header, or JSON (a list of records, {\"runs\": [...]}, or column -> list)."
-LAW_HELP = "A built-in law name (see `laws`) or law text such as 'E + A/N^alpha + B/D^beta'."
+LAW_HELP = "A built-in law name (see `laws`) or law text such as 'E + A/N**alpha + B/D**beta'."
 DEFAULT_AT_COMPUTE = 5.88e23
 
 
@@ -38,6 +38,18 @@ def _parse_cols(items) -> dict[str, str]:
             raise CLIError("--col", f"expected INPUT=COLUMN (e.g. x=steps), got {item!r}")
         out[name.strip()] = col.strip()
     return out
+
+
+def _parse_point(text: str, law) -> dict[str, float]:
+    """'N=7e10,D=1.4e12' -> {'N': 7e10, 'D': 1.4e12}, with every input of the law, all positive."""
+    point = parse_key_values([t for t in text.split(",") if t.strip()], "--predict-at")
+    missing = [n for n in law.input_names if n not in point]
+    extra = [n for n in point if n not in law.input_names]
+    if missing or extra:
+        raise CLIError("--predict-at", f"give exactly the law's inputs {', '.join(law.input_names)} (got {text!r})")
+    if any(v <= 0 for v in point.values()):
+        raise CLIError("--predict-at", f"inputs must be positive (got {text!r})")
+    return point
 
 
 def _check_plot_dir(plot: Optional[Path]) -> None:
@@ -104,6 +116,7 @@ def fit_command(
     delta: Annotated[float, typer.Option("--delta", help="Huber delta.")] = 1e-3,
     bootstrap_from: Annotated[str, typer.Option("--bootstrap-from", help="grid (refits start from grid points that reached the optimum) or estimate (naive; too narrow).")] = "grid",
     isoflop: Annotated[bool, typer.Option("--isoflop/--no-isoflop", help="Also fit isoFLOP parabolas (Approach 2) when the runs have N and C.")] = True,
+    predict_at: Annotated[list[str], typer.Option("--predict-at", help="Also report the predicted loss, with its interval, at a point: 'N=7e10,D=1.4e12' (repeatable).")] = [],
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write PNG figures (isoFLOP profiles, loss vs compute, residuals) to this directory.")] = None,
     workers: WORKERS = 0,
     seed: SEED = 0,
@@ -131,6 +144,7 @@ def fit_command(
     _check_plot_dir(plot)
     nworkers = _workers(workers)
     the_law = _law(law)
+    points = [_parse_point(text, the_law) for text in predict_at]
     runs = _load_runs(file, the_law, n_col, c_col, d_col, loss_col, col, drop_highest_loss)
     inputs = runs.inputs_for(the_law)
     fit = fit_law(the_law, inputs, runs.loss, loss=loss, delta=delta, reduction=huber_reduction, seed=seed)
@@ -138,7 +152,7 @@ def fit_command(
     if bootstrap:
         with _progress_callback(f"bootstrap ({bootstrap} refits)") as cb:
             boot = bootstrap_fit(fit, inputs, runs.loss, n_bootstrap=bootstrap, seed=seed, workers=nworkers,
-                                 compute=at_compute, refit_from=bootstrap_from, progress=cb)
+                                 compute=at_compute, predict_at=points, refit_from=bootstrap_from, progress=cb)
     derived = {}
     if has_compute_optimum(the_law):
         co = compute_optimal_samples(the_law, np.array([[fit.params[n] for n in the_law.param_names]]), at_compute)
@@ -154,6 +168,12 @@ def fit_command(
             iso_out = iso.summary()
         except InputError as exc:
             iso_out = {"error": exc.problem}
+    from validate.bootstrap import predict_samples
+
+    row = np.array([[fit.params[n] for n in the_law.param_names]])
+    predictions = [{"inputs": p, "loss": float(predict_samples(the_law, row, p)[0, 0]),
+                    "se": boot.se()[f"loss_at_{j}"] if boot else None,
+                    "ci95": boot.ci()[f"loss_at_{j}"] if boot else None} for j, p in enumerate(points)]
     se = boot.se() if boot else None
     ci = boot.ci(0.95) if boot else None
     out = {
@@ -175,6 +195,7 @@ def fit_command(
         "n_bootstrap": boot.n_bootstrap if boot else 0,
         "n_bootstrap_failed": boot.n_failed if boot else 0,
         "bootstrap_from": bootstrap_from if boot else None,
+        "predictions": predictions,
         "isoflop": iso_out,
         "columns": dict(runs.column_names),
         "provenance": run_metadata(seed, {"file": str(file), "law": the_law.spec(), "drop_highest_loss": drop_highest_loss,
@@ -228,6 +249,10 @@ def _print_fit(out: dict) -> None:
     stdout_console.print(t)
     if out["compute_optimal"]:
         stdout_console.print(f"compute-optimal quantities at C = {out['at_compute']:.3g} FLOPs")
+    for p in out.get("predictions", []):
+        where = ", ".join(f"{k} = {v:.3g}" for k, v in p["inputs"].items())
+        ci = p["ci95"]
+        stdout_console.print(f"predicted loss at {where}: {p['loss']:.4f}" + (f" (95% interval {ci[0]:.4f}, {ci[1]:.4f})" if ci else ""))
     iso = out.get("isoflop")
     if iso and "a" in iso:
         ci_a = iso["ci95"].get("a")

@@ -59,8 +59,12 @@ def test_fit_chinchilla_json_and_plots(capsys, tmp_path):
 
 def test_fit_generic_law_with_column_mapping(capsys, power_csv, tmp_path):
     out = run_json(capsys, "fit", power_csv, "--law", "E + A*x**(-alpha)", "--col", "x=steps", "--loss-col", "val",
-                   "--bootstrap", "20", "--workers", "1", "--plot", tmp_path)
+                   "--bootstrap", "20", "--workers", "1", "--plot", tmp_path, "--predict-at", "x=1e7")
     assert out["params"]["alpha"] == pytest.approx(0.4, abs=0.03)
+    (pred,) = out["predictions"]
+    assert pred["inputs"] == {"x": 1e7}
+    assert pred["ci95"][0] < pred["loss"] < pred["ci95"][1]
+    assert pred["loss"] == pytest.approx(0.5 + 5.0 * 1e7 ** -0.4, rel=0.02)
     assert out["a"] is None and out["tokens_per_param"] is None  # no (N, D) allocation for a law in x
     assert out["se"]["alpha"] > 0
     assert (tmp_path / "law_curve.png").exists() and (tmp_path / "residuals.png").exists()
@@ -103,6 +107,7 @@ def _bad_csv(tmp_path, text):
     (["--law", "power-law", "--huber-reduction", "median"], "--huber-reduction"),
     (["--law", "power-law", "--at-compute", "-1"], "--at-compute"),
     (["--law", "power-law", "--bootstrap", "1"], "--bootstrap"),
+    (["--law", "power-law", "--predict-at", "N=1e9"], "--predict-at"),
 ])
 def test_bad_options_one_line_exit_2(capsys, power_csv, args, field):
     code, out, err = run(capsys, "fit", power_csv, "--col", "x=steps", *args, "--json")
