@@ -39,11 +39,11 @@ app.add_typer(runs_app, name="runs")
 # One module per area; each defines register(apps).
 COMMAND_MODULES = [
     "commands.theory_cmds",  # laws, derive, predict LAW / custom
-    # "commands.fit_cmds",  # fit, validate extrapolation
-    # "commands.kernel_cmds",  # simulate kernel/rf, predict kernel, validate kernel
-    # "commands.transformer_cmds",  # simulate transformer
+    "commands.fit_cmds",  # fit, validate extrapolation
+    "commands.kernel_cmds",  # simulate kernel/rf, predict kernel, validate kernel
+    "commands.transformer_cmds",  # simulate transformer
     # "commands.pruning_cmds",  # simulate perceptron, predict pruning, validate pruning
-    # "commands.sweep_cmds",  # sweep, runs list/show/export
+    "commands.sweep_cmds",  # sweep, runs list/show/export
 ]
 
 APPS = Apps(root=app, predict=predict_app, simulate=simulate_app, validate=validate_app, runs=runs_app)
