@@ -111,9 +111,13 @@ def predict_kernel(
 
         if lam == 0:
             raise CLIError("--ridge", "real-input curves sample with replacement and need a positive ridge")
-        K, Y = dataset_kernel(data, kernel=kernel, lengthscale=_nonneg(lengthscale, "--lengthscale"), depth=depth,
-                              pool=pool, input_dim=input_dim)
-        eta, power = spectral.spectrum_from_kernel(K, Y)
+        ell = _nonneg(lengthscale, "--lengthscale")
+        with progress() as bar:  # the eigendecomposition of an N x N kernel takes seconds
+            task = bar.add_task(f"spectrum of the {data} kernel", total=2)
+            K, Y = dataset_kernel(data, kernel=kernel, lengthscale=ell, depth=depth, pool=pool, input_dim=input_dim)
+            bar.advance(task)
+            eta, power = spectral.spectrum_from_kernel(K, Y)
+            bar.advance(task)
         result["kernel"] = kernel
     else:
         raise CLIError("--data", f"must be synthetic, digits or gaussian, got {data!r}")
@@ -231,8 +235,8 @@ def validate_kernel_command(
     from rich.table import Table
 
     table = Table(title="spectral theory vs kernel regression" + (" (quick)" if quick else ""))
-    for col in ("case", "kind", "P", "mean |rel. err.|", "max |rel. err.|", "target", "passed"):
-        table.add_column(col)
+    for col in ("case", "kind", "P", "mean |rel err|", "max |rel err|", "target", "passed"):
+        table.add_column(col, no_wrap=True)
     for r in report["cases"]:
         table.add_row(r["name"], r["kind"], f"{r['P'][0]}..{r['P'][-1]}", f"{100 * r['mean_rel_err']:.2f}%",
                       f"{100 * r['max_rel_err']:.2f}%", f"<= {100 * r['target_mean_rel_err']:.0f}%",
