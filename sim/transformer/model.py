@@ -16,7 +16,9 @@ shape (M, *tensor_shape) into the parameter and gradient buffers. A training ste
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,6 +96,24 @@ def flops_per_token(cfg: TransformerConfig) -> float:
 
 
 # ---------------------------------------------------------------------------------------- the model
+def _cpu_threads() -> int:
+    """Threads the CPU work may use: Numba's current setting (which --threads and
+    numba.set_num_threads lower), at most the cores."""
+    try:
+        import numba
+
+        return max(1, min(numba.get_num_threads(), os.cpu_count() or 1))
+    except Exception:  # pragma: no cover
+        return 1
+
+
+@functools.lru_cache(maxsize=None)
+def _attention_pool(threads: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max(1, threads - 1), thread_name_prefix="attention")
+
+
 def cpu_kernels():
     from sim.transformer import kernels_cpu
 
@@ -186,8 +206,43 @@ class Model:
         self.dqkv = z(M, N, 3 * C)
         self.ones = xp.ones((1, 1, N), dtype=dt)  # bias gradients as ones @ dY: column sums on BLAS
         self.ln_scratch = xp.zeros((M, 16, 2, C), dtype=np.float64)
+        # threads for the stacked attention products (CPU only; see batched_matmul)
+        self._attn_split = 1 if self.backend.is_gpu else min(_cpu_threads(), max(M, B))
 
     # ------------------------------------------------------------------------------------ helpers
+    def matmul(self, a, b, out) -> None:
+        """out = a @ b, written in place (numpy: BLAS straight into ``out``, strided views included).
+        Should an array library refuse a strided ``out``, the product goes through a temporary."""
+        try:
+            self.xp.matmul(a, b, out=out)
+        except (ValueError, TypeError, NotImplementedError):
+            if not self.backend.is_gpu:
+                raise
+            out[...] = self.xp.matmul(a, b)
+
+    def batched_matmul(self, a, b, out) -> None:
+        """out = a @ b over the (M, B, H) stack of small attention matrices.
+
+        BLAS threads one product at a time and leaves products this small (T*T*Q below ~2^20
+        multiply-adds) on one core, so on the CPU the stack is cut into one slab per thread (along
+        the model axis, else the batch axis) and the slabs run at once on a thread pool (numpy
+        releases the GIL inside matmul). Each product is the same call either way: the result is
+        identical bit for bit to the unsplit one.
+        """
+        split = self._attn_split
+        if split <= 1 or a.shape[-2] * a.shape[-1] * b.shape[-1] > (1 << 20):
+            self.matmul(a, b, out)
+            return
+        axis = 0 if a.shape[0] >= split else 1
+        n = a.shape[axis]
+        bounds = [n * i // split for i in range(split + 1)]
+        sl = lambda x, i: x[bounds[i]:bounds[i + 1]] if axis == 0 else x[:, bounds[i]:bounds[i + 1]]  # noqa: E731
+        futures = [_attention_pool(split).submit(np.matmul, sl(a, i), sl(b, i), out=sl(out, i))
+                   for i in range(1, split)]
+        np.matmul(sl(a, 0), sl(b, 0), out=sl(out, 0))
+        for f in futures:
+            f.result()
+
     def _view(self, buf, name):
         o, shape = self.offsets[name]
         return buf[:, o:o + int(np.prod(shape))].reshape((self.M,) + tuple(shape))
@@ -232,7 +287,7 @@ class Model:
         """Mean loss per model (device array (M,), nats/token) on the batch set by `set_batch`."""
         xp, k, p = self.xp, self.k, self.p
         M, B, T, C, H, Q, L, N, R = self.M, self.B, self.T, self.C, self.H, self.Q, self.L, self.N, self.R
-        mm = xp.matmul
+        mm, bmm = self.matmul, self.batched_matmul
         k.embedding_forward(self.res[0].reshape(M, B, T, C), self.tokens, p["wte"], p["wpe"])
         k.layernorm_forward(self.ln1[0], self.ln1_mean[0], self.ln1_rstd[0], self.res[0],
                             p["h0.ln1.w"], p["h0.ln1.b"], LN_EPS)
@@ -243,9 +298,9 @@ class Model:
             k.bias_add(self.qkv[l], p[pre + "attn.qkv.b"])
             q, kk, v = self.qkv_heads(self.qkv[l])
             att = self.att[l].reshape(M, B, H, T, T)
-            mm(q, kk.swapaxes(-1, -2), out=att)
+            bmm(q, kk.swapaxes(-1, -2), att)
             k.causal_softmax_forward(self.att[l], self.attn_scale)
-            mm(att, v, out=self.heads(self.atty[l]))  # heads land side by side in atty
+            bmm(att, v, self.heads(self.atty[l]))  # heads land side by side in atty
             mm(self.atty[l], p[pre + "attn.proj.w"], out=self.branch)
             k.residual_layernorm_forward(self.res_mid[l], self.ln2[l], self.ln2_mean[l], self.ln2_rstd[l],
                                          self.res[l], self.branch, p[pre + "attn.proj.b"],
@@ -275,7 +330,7 @@ class Model:
     def _backward(self) -> None:
         xp, k, p, g = self.xp, self.k, self.p, self.g
         M, B, T, C, H, L = self.M, self.B, self.T, self.C, self.H, self.L
-        mm = xp.matmul
+        mm, bmm = self.matmul, self.batched_matmul
         T_ = lambda a: a.transpose(0, 2, 1)  # noqa: E731  (a batched transpose: a view, BLAS takes it as is)
         dlogits = self.logits
         head_grad = g["wte"] if self.cfg.tied else g["head.w"]
@@ -304,11 +359,11 @@ class Model:
             dq, dk, dv = self.qkv_heads(self.dqkv)
             att = self.att[l].reshape(M, B, H, T, T)
             datt = self.datt.reshape(M, B, H, T, T)
-            mm(dy, v.swapaxes(-1, -2), out=datt)
-            mm(att.swapaxes(-1, -2), dy, out=dv)
+            bmm(dy, v.swapaxes(-1, -2), datt)
+            bmm(att.swapaxes(-1, -2), dy, dv)
             k.causal_softmax_backward(self.datt, self.att[l], self.attn_scale)  # scale folded into dS
-            mm(datt, kk, out=dq)
-            mm(datt.swapaxes(-1, -2), q, out=dk)
+            bmm(datt, kk, dq)
+            bmm(datt.swapaxes(-1, -2), q, dk)
             mm(T_(self.ln1[l]), self.dqkv, out=g[pre + "attn.qkv.w"])
             mm(self.ones, self.dqkv, out=g[pre + "attn.qkv.b"].reshape(M, 1, 3 * C))
             mm(self.dqkv, T_(p[pre + "attn.qkv.w"]), out=self.dln)
