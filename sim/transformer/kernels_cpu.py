@@ -166,17 +166,17 @@ def layernorm_forward(out, mean, rstd, inp, weight, bias, eps):
     for idx in prange(M * N):
         m = idx // N
         n = idx - m * N
-        s = 0.0
+        s = inp[m, n, 0] * 0  # accumulate in the array's dtype: float32 loops stay float32 (two passes)
         for c in range(C):
             s += inp[m, n, c]
-        mu = s / C
-        v = 0.0
+        mean[m, n] = s / C
+        mu = mean[m, n]
+        v = inp[m, n, 0] * 0
         for c in range(C):
             d = inp[m, n, c] - mu
             v += d * d
-        rs = 1.0 / math.sqrt(v / C + eps)
-        mean[m, n] = mu
-        rstd[m, n] = rs
+        rstd[m, n] = 1.0 / math.sqrt(v / C + eps)
+        rs = rstd[m, n]
         for c in range(C):
             out[m, n, c] = (inp[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
 
@@ -189,19 +189,19 @@ def residual_layernorm_forward(res_out, out, mean, rstd, res_in, branch, branch_
     for idx in prange(M * N):
         m = idx // N
         n = idx - m * N
-        s = 0.0
+        s = res_in[m, n, 0] * 0
         for c in range(C):
             x = res_in[m, n, c] + branch[m, n, c] + branch_bias[m, c]
             res_out[m, n, c] = x
             s += x
-        mu = s / C
-        v = 0.0
+        mean[m, n] = s / C
+        mu = mean[m, n]
+        v = res_in[m, n, 0] * 0
         for c in range(C):
             d = res_out[m, n, c] - mu
             v += d * d
-        rs = 1.0 / math.sqrt(v / C + eps)
-        mean[m, n] = mu
-        rstd[m, n] = rs
+        rstd[m, n] = 1.0 / math.sqrt(v / C + eps)
+        rs = rstd[m, n]
         for c in range(C):
             out[m, n, c] = (res_out[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
 
@@ -228,15 +228,15 @@ def layernorm_backward(dinp, dweight, dbias, scratch, dout, inp, weight, mean, r
             mu = mean[m, n]
             rs = rstd[m, n]
             # dnorm = weight * dout; dinp = rstd * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat))
-            a = 0.0
-            b = 0.0
+            a = dout[m, n, 0] * 0
+            b = dout[m, n, 0] * 0
             for c in range(C):
                 xhat = (inp[m, n, c] - mu) * rs
                 dn = weight[m, c] * dout[m, n, c]
                 a += dn
                 b += dn * xhat
-            a /= C
-            b /= C
+            a = a / C
+            b = b / C
             for c in range(C):
                 xhat = (inp[m, n, c] - mu) * rs
                 dn = weight[m, c] * dout[m, n, c]
