@@ -131,14 +131,17 @@ def test_numba_cpu_model_matches_reference_tensor_by_tensor(tied):
 
 
 def test_gradients_land_in_the_flat_buffer():
-    """Every named gradient is a view of the one flat buffer, and the views tile it exactly."""
+    """Every named tensor is a contiguous view of the one flat buffer, the views tile it exactly, and
+    a backward pass reaches every one of them."""
     model = Model(TransformerConfig(**TINY), n_models=2)
-    covered = np.zeros(model.P, dtype=int)
+    covered = np.zeros(model.M * model.P, dtype=int)
     for name, (off, shape) in model.offsets.items():
-        assert np.shares_memory(model.g[name], model.grads) and np.shares_memory(model.p[name], model.params)
-        covered[off:off + int(np.prod(shape))] += 1
+        for view, buf in ((model.g[name], model.grads), (model.p[name], model.params)):
+            assert np.shares_memory(view, buf) and view.flags.c_contiguous
+        covered[model.M * off:model.M * (off + int(np.prod(shape)))] += 1
     assert (covered == 1).all()
     model.init_parameters([0, 1])
+    np.testing.assert_array_equal(model.model_vector(model.params, 1)[:5], model.p["wte"][1].reshape(-1)[:5])
     x, y = random_batch(model)
     model.set_batch(x, y)
     model.forward(backward=True)
@@ -156,33 +159,46 @@ def test_fast_tanh_and_exp_accuracy():
     assert kernels_cpu.exp_nonpositive(-1e4) < 1e-37
 
 
+def adamw_case(rng, M=3):
+    """A flat tensor-major buffer of M models with three tensors (sizes 700, 10, 9000: the last spans
+    two parallel chunks), random gradients, per-model learning rates and clipping factors."""
+    sizes = [700, 10, 9000]
+    segments = np.array([0, 700, 710, 9710], dtype=np.int64)
+    decay = np.array([1.0, 0.0, 1.0])
+    P = int(segments[-1])
+    params = rng.normal(size=M * P).astype(np.float32)
+    grads = rng.normal(size=M * P).astype(np.float32)
+    per_model = lambda buf, m: np.concatenate([  # noqa: E731
+        buf[M * o:M * (o + s)].reshape(M, s)[m] for o, s in zip(segments[:-1], sizes)])
+    mask = np.concatenate([np.full(s, d) for s, d in zip(sizes, decay)])
+    return params, grads, segments, decay, per_model, mask
+
+
 def test_adamw_and_grad_norm_kernels_match_numpy():
     rng = np.random.default_rng(0)
-    M, P = 3, 1000
-    wide = np.zeros((M, P + 10), dtype=np.float32)  # strided views, as the model passes them
-    params = wide[:, :P]
-    params[...] = rng.normal(size=(M, P))
-    grads = rng.normal(size=(M, P)).astype(np.float32)
+    M = 3
+    params, grads, segments, decay, per_model, mask = adamw_case(rng, M)
     m1, m2 = np.zeros_like(grads), np.zeros_like(grads)
-    mask = (rng.random(P) < 0.5).astype(np.float32)
     lr = np.array([1e-2, 3e-3, 1e-1])
     scale = np.array([1.0, 0.5, 0.25])
     active = np.array([1, 1, 0], dtype=np.uint8)
-    ref = [(params[m].astype(np.float64), np.zeros(P), np.zeros(P)) for m in range(M)]
+    P = int(segments[-1])
+    ref = [(per_model(params, m).astype(np.float64), np.zeros(P), np.zeros(P)) for m in range(M)]
     start = params.copy()
     for t in range(1, 4):
-        kernels_cpu.adamw_step(params, grads, m1, m2, mask, lr, scale, active, 0.9, 0.95, 1e-8, 0.1,
+        kernels_cpu.adamw_step(params, grads, m1, m2, segments, decay, lr, scale, active, 0.9, 0.95, 1e-8, 0.1,
                                1 - 0.9**t, 1 - 0.95**t)
         for m in range(2):
-            ref[m] = adamw_reference(*ref[m][:1], grads[m] * scale[m], ref[m][1], ref[m][2], t, lr[m],
+            ref[m] = adamw_reference(ref[m][0], per_model(grads, m) * scale[m], ref[m][1], ref[m][2], t, lr[m],
                                      0.9, 0.95, 1e-8, 0.1, mask)
     for m in range(2):
-        check(params[m], ref[m][0], f"AdamW params model {m}", 1e-6)
-        check(m2[m], ref[m][2], f"AdamW second moment model {m}", 1e-6)
-    np.testing.assert_array_equal(params[2], start[2])  # an inactive model is left alone
-    out, scratch = np.zeros(M), np.zeros((M, 16))
-    kernels_cpu.sum_squares(out, grads, scratch)
-    np.testing.assert_allclose(out, (grads.astype(np.float64) ** 2).sum(axis=1), rtol=1e-6)
+        check(per_model(params, m), ref[m][0], f"AdamW params model {m}", 1e-6)
+        check(per_model(m2, m), ref[m][2], f"AdamW second moment model {m}", 1e-6)
+    np.testing.assert_array_equal(per_model(params, 2), per_model(start, 2))  # an inactive model is left alone
+    out, scratch = np.zeros(M), np.zeros((M, 3))
+    kernels_cpu.sum_squares(out, grads, segments, scratch)
+    expect = [(per_model(grads, m).astype(np.float64) ** 2).sum() for m in range(M)]
+    np.testing.assert_allclose(out, expect, rtol=1e-9)
 
 
 # ------------------------------------------------------------------------------------ CUDA kernels

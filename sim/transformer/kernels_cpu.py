@@ -5,8 +5,8 @@ mean, rstd, inp, weight, bias)``), so a training step allocates nothing. Matrix 
 here: they go to BLAS through ``numpy.matmul(..., out=...)`` in `model.py`.
 
 Shapes carry a leading model axis M (M independent models trained in one pass): activations are
-``(M, N, C)`` with N = batch x context rows, per-model parameters ``(M, C)`` (strided views into the
-flat parameter buffer), attention tensors ``(M*B*H, T, T)``.
+``(M, N, C)`` with N = batch x context rows, per-model parameters ``(M, C)`` (contiguous views into
+the tensor-major flat parameter buffer, see model.py), attention tensors ``(M*B*H, T, T)``.
 
 Reductions over rows (LayerNorm weight gradients, gradient norms) are split into a FIXED number of
 chunks that does not depend on the thread count, and the partial sums are added in a fixed order: the
@@ -375,53 +375,65 @@ def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward)
 
 # ------------------------------------------------------------------------------------------- AdamW
 @_jit
-def sum_squares(out, grads, scratch):
-    """out[m] = sum of grads[m]**2 in float64, in fixed chunks (scratch (M, REDUCTION_CHUNKS))."""
-    M, P = grads.shape
-    K = scratch.shape[1]
-    per = (P + K - 1) // K
-    for job in prange(M * K):
-        m = job // K
-        k = job - m * K
+def sum_squares(out, grads, segments, scratch):
+    """out[m] = sum of model m's squared gradients (float64). grads: the tensor-major flat buffer
+    (model.py): tensor t of model m is grads[M*seg[t] + m*size_t : ... + size_t]. Partial sums per
+    (model, tensor) in scratch (M, T), then added in tensor order: a fixed order, any thread count."""
+    M = out.shape[0]
+    T = segments.shape[0] - 1
+    for job in prange(M * T):
+        m = job // T
+        t = job - m * T
+        size = segments[t + 1] - segments[t]
+        base = M * segments[t] + m * size
         s = 0.0
-        for i in range(k * per, min(P, (k + 1) * per)):
-            g = grads[m, i]
+        for i in range(base, base + size):
+            g = float(grads[i])
             s += g * g
-        scratch[m, k] = s
+        scratch[m, t] = s
     for m in range(M):
         s = 0.0
-        for k in range(K):
-            s += scratch[m, k]
+        for t in range(T):
+            s += scratch[m, t]
         out[m] = s
 
 
+ADAMW_CHUNK = 8192  # elements per parallel job
+
+
 @_jit
-def adamw_step(params, grads, exp_avg, exp_avg_sq, decay_mask, lr, grad_scale, active,
+def adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, grad_scale, active,
                beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     """One AdamW step (Loshchilov & Hutter 2019, decoupled weight decay), in PyTorch's order:
     p *= 1 - lr*wd (decayed tensors only); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
     p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
 
-    params, grads, exp_avg, exp_avg_sq (M,P); decay_mask (P,) 1.0/0.0; lr, grad_scale (clipping
-    factor), active (M,) — an inactive (diverged) model is left untouched.
+    params, grads, exp_avg, exp_avg_sq: tensor-major flat buffers (see sum_squares); segments (T+1,)
+    per-model tensor offsets; segment_decay (T,) 1.0/0.0; lr, grad_scale (the clipping factor) and
+    active (M,) per model — an inactive (diverged) model is left untouched.
     """
-    M, P = params.shape
-    K = 64
-    per = (P + K - 1) // K
+    M = lr.shape[0]
+    T = segments.shape[0] - 1
     sqrt_bc2 = math.sqrt(bias_correction2)
-    for job in prange(M * K):
-        m = job // K
-        if not active[m]:
-            continue
-        k = job - m * K
-        step = lr[m] / bias_correction1
-        decay = lr[m] * weight_decay
-        gs = grad_scale[m]
-        for i in range(k * per, min(P, (k + 1) * per)):
-            g = grads[m, i] * gs
-            ma = beta1 * exp_avg[m, i] + (1.0 - beta1) * g
-            va = beta2 * exp_avg_sq[m, i] + (1.0 - beta2) * g * g
-            exp_avg[m, i] = ma
-            exp_avg_sq[m, i] = va
-            p = params[m, i] * (1.0 - decay * decay_mask[i])
-            params[m, i] = p - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
+    for t in range(T):
+        size = segments[t + 1] - segments[t]
+        base = M * segments[t]
+        nch = (size + ADAMW_CHUNK - 1) // ADAMW_CHUNK
+        dmask = segment_decay[t]
+        for job in prange(M * nch):
+            m = job // nch
+            if not active[m]:
+                continue
+            c = job - m * nch
+            lo = base + m * size + c * ADAMW_CHUNK
+            hi = base + m * size + min(size, (c + 1) * ADAMW_CHUNK)
+            step = lr[m] / bias_correction1
+            decay = 1.0 - lr[m] * weight_decay * dmask
+            gs = grad_scale[m]
+            for i in range(lo, hi):
+                g = grads[i] * gs
+                ma = beta1 * exp_avg[i] + (1.0 - beta1) * g
+                va = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+                exp_avg[i] = ma
+                exp_avg_sq[i] = va
+                params[i] = params[i] * decay - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)

@@ -12,7 +12,8 @@ Work split (plain, deterministic, no atomics, so a run repeats bit for bit on on
 - elementwise and AdamW: one thread per element;
 - rows (LayerNorm, softmax, cross-entropy): one thread per row;
 - column sums (LayerNorm parameter gradients, embedding gradients): one thread per (model, column),
-  looping over rows in order; gradient norms: fixed chunks, then a second pass over the chunks.
+  looping over rows in order; gradient norms: one thread per (model, tensor), then the tensors in
+  order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from numba import cuda
 
 THREADS_PER_BLOCK = 128
 MAX_BLOCKS = 4096  # grid cap; the tests lower it (the simulator runs each thread as a Python thread)
-NORM_CHUNKS = 16  # fixed chunks of the gradient-norm reduction (as kernels_cpu.REDUCTION_CHUNKS)
 GELU_K = math.sqrt(2.0 / math.pi)
 GELU_C = 0.044715
 
@@ -337,61 +337,71 @@ def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward)
 
 # ------------------------------------------------------------------------------------------- AdamW
 @cuda.jit
-def _sum_squares_chunks(scratch, grads):
-    M, P = grads.shape
-    K = scratch.shape[1]
-    per = (P + K - 1) // K
+def _sum_squares_blocks(scratch, grads, segments):
+    M, T = scratch.shape
     start, stride = cuda.grid(1), cuda.gridsize(1)
-    for i in range(start, M * K, stride):
-        m = i // K
-        k = i % K
+    for job in range(start, M * T, stride):
+        m = job // T
+        t = job % T
+        size = segments[t + 1] - segments[t]
+        base = M * segments[t] + m * size
         s = 0.0
-        for j in range(k * per, min(P, (k + 1) * per)):
-            g = grads[m, j]
+        for i in range(base, base + size):
+            g = grads[i]
             s += g * g
-        scratch[m, k] = s
+        scratch[m, t] = s
 
 
 @cuda.jit
-def _sum_chunks(out, scratch):
-    M, K = scratch.shape
+def _sum_rows(out, scratch):
+    M, T = scratch.shape
     start, stride = cuda.grid(1), cuda.gridsize(1)
     for m in range(start, M, stride):
         s = 0.0
-        for k in range(K):
-            s += scratch[m, k]
+        for t in range(T):
+            s += scratch[m, t]
         out[m] = s
 
 
-def sum_squares(out, grads, scratch):
-    """out[m] = sum of grads[m]**2 (float64), in scratch.shape[1] fixed chunks."""
-    M = grads.shape[0]
-    _run(_sum_squares_chunks, M * scratch.shape[1], scratch, grads)
-    _run(_sum_chunks, M, out, scratch)
+def sum_squares(out, grads, segments, scratch):
+    """As kernels_cpu.sum_squares: one thread per (model, tensor), then the tensors in order."""
+    M = out.shape[0]
+    _run(_sum_squares_blocks, M * scratch.shape[1], scratch, grads, segments)
+    _run(_sum_rows, M, out, scratch)
 
 
 @cuda.jit
-def _adamw_step(params, grads, exp_avg, exp_avg_sq, decay_mask, lr, grad_scale, active,
+def _adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, grad_scale, active,
                 beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
-    M, P = params.shape
+    M = lr.shape[0]
+    T = segments.shape[0] - 1
     sqrt_bc2 = math.sqrt(bias_correction2)
     start, stride = cuda.grid(1), cuda.gridsize(1)
-    for i in range(start, M * P, stride):
-        m = i // P
-        j = i % P
+    for i in range(start, params.shape[0], stride):
+        # the tensor of element i: binary search of the block starts M*segments[t]
+        lo = 0
+        hi = T
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if M * segments[mid] <= i:
+                lo = mid
+            else:
+                hi = mid
+        size = segments[lo + 1] - segments[lo]
+        m = (i - M * segments[lo]) // size
         if active[m] == 0:
             continue
-        g = grads[m, j] * grad_scale[m]
-        ma = beta1 * exp_avg[m, j] + (1.0 - beta1) * g
-        va = beta2 * exp_avg_sq[m, j] + (1.0 - beta2) * g * g
-        exp_avg[m, j] = ma
-        exp_avg_sq[m, j] = va
-        p = params[m, j] * (1.0 - lr[m] * weight_decay * decay_mask[j])
-        params[m, j] = p - (lr[m] / bias_correction1) * ma / (math.sqrt(va) / sqrt_bc2 + eps)
+        g = grads[i] * grad_scale[m]
+        ma = beta1 * exp_avg[i] + (1.0 - beta1) * g
+        va = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+        exp_avg[i] = ma
+        exp_avg_sq[i] = va
+        p = params[i] * (1.0 - lr[m] * weight_decay * segment_decay[lo])
+        params[i] = p - (lr[m] / bias_correction1) * ma / (math.sqrt(va) / sqrt_bc2 + eps)
 
 
-def adamw_step(params, grads, exp_avg, exp_avg_sq, decay_mask, lr, grad_scale, active,
+def adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, grad_scale, active,
                beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
-    M, P = params.shape
-    _run(_adamw_step, M * P, params, grads, exp_avg, exp_avg_sq, decay_mask, lr, grad_scale, active,
-                                beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)
+    """As kernels_cpu.adamw_step: one thread per element."""
+    _run(_adamw_step, params.shape[0], params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr,
+         grad_scale, active, beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2)

@@ -54,7 +54,7 @@ def schedule_for(cfg: TransformerConfig, total_steps: int | None = None):
 
 # -------------------------------------------------------------------------------------------- AdamW
 class AdamW:
-    """AdamW over a `Model`'s flat (M, P) buffers: one learning rate per model, shared betas."""
+    """AdamW over a `Model`'s flat buffers (M models, tensor-major): one learning rate per model."""
 
     def __init__(self, model, lrs, *, beta1=0.9, beta2=0.95, eps=1e-8, weight_decay=0.1, grad_clip=1.0):
         xp = model.xp
@@ -69,7 +69,7 @@ class AdamW:
         self.lr = xp.zeros(model.M, dtype=np.float64)
         self.grad_scale = xp.ones(model.M, dtype=np.float64)
         self.sq_norm = xp.zeros(model.M, dtype=np.float64)
-        self.norm_scratch = xp.zeros((model.M, 16), dtype=np.float64)
+        self.norm_scratch = xp.zeros((model.M, len(model.specs)), dtype=np.float64)
         self.active_dev = xp.ones(model.M, dtype=np.uint8)
         self.grad_norm = np.zeros(model.M)  # host copy of the last step's pre-clipping norms
 
@@ -79,7 +79,7 @@ class AdamW:
         m = self.model
         xp = m.xp
         self.t += 1
-        self.k.sum_squares(self.sq_norm, m.grads, self.norm_scratch)
+        self.k.sum_squares(self.sq_norm, m.grads, m.segments, self.norm_scratch)
         norm = np.sqrt(m.backend.to_host(self.sq_norm).astype(np.float64))
         self.grad_norm = norm
         finite = np.isfinite(norm)
@@ -93,7 +93,7 @@ class AdamW:
         self.active_dev[...] = xp.asarray(act.astype(np.uint8))
         bc1 = 1.0 - self.beta1 ** self.t
         bc2 = 1.0 - self.beta2 ** self.t
-        self.k.adamw_step(m.params, m.grads, self.exp_avg, self.exp_avg_sq, m.decay_mask, self.lr,
+        self.k.adamw_step(m.params, m.grads, self.exp_avg, self.exp_avg_sq, m.segments, m.segment_decay, self.lr,
                           self.grad_scale, self.active_dev, self.beta1, self.beta2, self.eps,
                           self.weight_decay, bc1, bc2)
         return norm
