@@ -63,29 +63,38 @@ def matmul_peak(seconds: float = 1.0) -> float:
 
 # ------------------------------------------------------------------------------------ this trainer
 class OursArm:
-    """Steps of sim/transformer's trainer: sample, forward + backward, clip + AdamW."""
+    """Steps of sim/transformer's trainer: sample, forward + backward, clip + AdamW, the models in
+    passes of the size the trainer picks (sim.transformer.train.models_per_pass)."""
 
     def __init__(self, cfg, n_models: int, corpus_train: np.ndarray):
+        from sim.backend import cpu_backend
         from sim.text import BatchSampler
         from sim.transformer.model import Model
         from sim.transformer.optim import AdamW
+        from sim.transformer.train import models_per_pass
 
-        self.model = Model(cfg, n_models=n_models)
-        self.model.init_parameters(list(range(n_models)))
-        self.opt = AdamW(self.model, [cfg.lr] * n_models)
+        G = models_per_pass(cfg, n_models, cpu_backend())
+        self.passes = []
+        for start in range(0, n_models, G):
+            seeds = list(range(start, min(n_models, start + G)))
+            model = Model(cfg, n_models=len(seeds))
+            model.init_parameters(seeds)
+            self.passes.append((model, AdamW(model, [cfg.lr] * len(seeds)), np.ones(len(seeds), dtype=bool)))
+        self.per_pass = G
         self.samplers = [BatchSampler(corpus_train, cfg.context, cfg.batch, s, dtype=np.int32) for s in range(n_models)]
         self.x = np.zeros((n_models, cfg.batch, cfg.context), dtype=np.int32)
         self.y = np.zeros_like(self.x)
-        self.active = np.ones(n_models, dtype=bool)
         self.tokens_per_step = n_models * cfg.batch * cfg.context
 
     def steps(self, n: int) -> float:
         for _ in range(n):
             for m, s in enumerate(self.samplers):
                 s.next(out=(self.x[m], self.y[m]))
-            self.model.set_batch(self.x, self.y)
-            loss = self.model.forward(backward=True)
-            self.opt.step(1.0, self.active)
+            for i, (model, opt, active) in enumerate(self.passes):
+                sl = slice(i * self.per_pass, i * self.per_pass + model.M)
+                model.set_batch(self.x[sl], self.y[sl])
+                loss = model.forward(backward=True)
+                opt.step(1.0, active)
         return float(loss[0])
 
 

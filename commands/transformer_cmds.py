@@ -31,6 +31,7 @@ def simulate_transformer(
     corpus: Annotated[str, typer.Option("--corpus", help="stdlib, markov, or a path to a text file or directory.")] = "stdlib",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the first model (init and batch order).")] = 0,
     models: Annotated[int, typer.Option("--models", help="Models per learning rate, seeds SEED..SEED+MODELS-1, trained at once.")] = 1,
+    models_per_pass: Annotated[int, typer.Option("--models-per-pass", help="Models sharing one pass over the model axis (0: as many as fit the CPU cache; all on a GPU).")] = 0,
     lr: Annotated[str, typer.Option("--lr", help="Peak learning rate(s), comma-separated: one run per seed and rate.")] = "1e-3",
     schedule: Annotated[str, typer.Option("--schedule", help="cosine, linear or wsd (warmup-stable-decay).")] = "cosine",
     warmup: Annotated[float, typer.Option("--warmup", help="Fraction of steps in linear warmup.")] = 0.05,
@@ -68,6 +69,7 @@ def simulate_transformer(
         tied=not untied, eval_points=eval_points, eval_tokens=_whole(eval_tokens, "--eval-tokens"),
         corpus=corpus, unique_tokens=int(parse_float(unique_tokens, "--unique-tokens", nonnegative=True)),
         corrupt_fraction=corrupt_fraction, duplicate_fraction=duplicate_fraction, seed=seed, device=device,
+        models_per_pass=models_per_pass,
     )
     _check_config(cfg)
     backend = get_backend(device)
@@ -108,7 +110,8 @@ def _check_config(cfg) -> None:
     option = {"d_model": "--d-model", "warmup_fraction": "--warmup", "decay_fraction": "--decay",
               "min_lr_ratio": "--min-lr-ratio", "weight_decay": "--weight-decay", "grad_clip": "--grad-clip",
               "eval_points": "--eval-points", "eval_tokens": "--eval-tokens", "unique_tokens": "--unique-tokens",
-              "corrupt_fraction": "--corrupt-fraction", "duplicate_fraction": "--duplicate-fraction"}
+              "corrupt_fraction": "--corrupt-fraction", "duplicate_fraction": "--duplicate-fraction",
+              "models_per_pass": "--models-per-pass"}
     try:
         cfg.validate()
     except InputError as exc:

@@ -284,11 +284,13 @@ def test_many_models_at_once_equal_separate_runs():
     corpus = tiny_corpus()
     cfg = small_cfg()
     together = train(cfg, seeds=[5, 6, 5], lrs=[3e-3, 3e-3, 1e-2], corpus=corpus)
-    for run, (seed, lr) in zip(together.runs, [(5, 3e-3), (6, 3e-3), (5, 1e-2)]):
+    in_two_passes = train(cfg.replace(models_per_pass=2), seeds=[5, 6, 5], lrs=[3e-3, 3e-3, 1e-2], corpus=corpus)
+    for i, (seed, lr) in enumerate([(5, 3e-3), (6, 3e-3), (5, 1e-2)]):
         alone = train(cfg.replace(seed=seed, lr=lr), corpus=corpus).runs[0]
-        assert run.train_losses == alone.train_losses
-        assert run.final_val_loss == alone.final_val_loss
-        assert (run.seed, run.lr) == (seed, lr)
+        for run in (together.runs[i], in_two_passes.runs[i]):
+            assert run.train_losses == alone.train_losses
+            assert run.final_val_loss == alone.final_val_loss
+            assert (run.seed, run.lr) == (seed, lr)
 
 
 def test_divergence_stops_that_model_only():

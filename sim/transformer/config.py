@@ -40,6 +40,7 @@ class TransformerConfig:
     adam_eps: float = 1e-8
     grad_clip: float = 1.0  # max global gradient L2 norm per model; 0 disables clipping
     dtype: str = "float32"  # float32 for training; float64 for checks
+    models_per_pass: int = 0  # models sharing one pass when several train together; 0 = fit the cache (train.py)
     # --- evaluation ---
     eval_points: int = 20  # validation evaluations along the run (the loss curve's points)
     eval_tokens: int = 32_768  # validation tokens per evaluation (fixed windows of the validation split)
@@ -94,6 +95,8 @@ class TransformerConfig:
         for name in ("beta1", "beta2"):
             if not (0.0 <= getattr(self, name) < 1.0):
                 raise InputError(name, f"must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.models_per_pass < 0:
+            raise InputError("models_per_pass", f"must not be negative, got {self.models_per_pass!r}")
         if self.unique_tokens < 0:
             raise InputError("unique_tokens", f"must not be negative, got {self.unique_tokens!r}")
         return self

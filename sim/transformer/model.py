@@ -100,6 +100,18 @@ def flops_per_token(cfg: TransformerConfig) -> float:
     return float(6 * n + 12 * cfg.layers * cfg.d_model * cfg.context)
 
 
+def activation_bytes(cfg: TransformerConfig, batch: int | None = None) -> int:
+    """Bytes of the activation and scratch buffers of ONE model in a `Model` (its working set per step)."""
+    B = batch or cfg.batch
+    T, C, H, L, V = cfg.context, cfg.d_model, cfg.heads, cfg.layers, VOCAB_SIZE
+    N = B * T
+    att = B * H * T * T
+    per_layer = 4 * N * C + N * C + 3 * N * C + 8 * N * C + att + 4 * N  # res_mid, ln1/2, atty, qkv, fc, att, stats
+    scratch = N * C * 5 + 4 * N * C + 3 * N * C + att  # branch, dres, dln, datty, lnf, dfc, dqkv, datt
+    values = (L + 1) * N * C + L * per_layer + scratch + N * V + 4 * N
+    return int(values * np.dtype(cfg.dtype).itemsize)
+
+
 # ---------------------------------------------------------------------------------------- the model
 def _cpu_threads() -> int:
     """Threads the CPU work may use: Numba's current setting (which --threads and
