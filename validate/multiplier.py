@@ -402,6 +402,14 @@ def _trend(ci: list[float]) -> str:
     return "growing" if ci[0] > 0 else "shrinking"
 
 
+def _max_scale_residual(fit: ArmFit) -> float:
+    """How far the fitted law misses the data: the largest |log L̂ − log L̄| over scales (L̄ the geometric
+    mean of a scale's runs). 0.1 is a 10% miss at some scale."""
+    g, _ = fit.arm.groups()
+    r = np.asarray(fit.result.log_residuals, dtype=float)
+    return float(max(abs(r[g == j].mean()) for j in np.unique(g)))
+
+
 def choose_targets(base: ArmFit, trick: ArmFit, n_targets: int, extrapolate: float) -> tuple[np.ndarray | None, dict]:
     """Target losses in the overlap of what both fitted arms reach inside their windows (see module
     docstring), evenly spaced in log loss, decreasing. Returns (targets or None, ranges)."""
@@ -452,7 +460,7 @@ def measure_multiplier(
     ft = fit_arm(trick, tr_law, seed=seed)
     design = {"baseline": baseline.design(), "trick": trick.design()}
     fits = {name: {"law": f.law.name, "params": dict(f.result.params), "converged": bool(f.result.converged),
-                   "message": f.result.message}
+                   "message": f.result.message, "max_scale_log_residual": _max_scale_residual(f)}
             for name, f in (("baseline", fb), ("trick", ft))}
     out = MultiplierMeasurement(status="measured", law=base_law.name, trick_law=tr_law.name, design=design,
                                 fits=fits, extrapolate=float(extrapolate), resample=resample)
@@ -512,10 +520,15 @@ def measure_multiplier(
 # =================================================================================================
 
 def local_exponents(arm: ArmData, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0, stream: int = 7) -> dict:
-    """−Δ log L̄ / Δ log x between consecutive scales (L̄ the geometric-mean loss over a scale's runs),
-    with 95% intervals from resampling each scale's runs; and the slope of the local exponent against
-    log x (> 0 with an interval above 0: the frontier falls faster than any power law over the range;
-    an interval containing 0: consistent with a power law)."""
+    """The frontier's shape: local exponents s_k = −Δ log L̄ / Δ log x between consecutive scales (L̄ the
+    geometric-mean loss over a scale's runs), each with a 95% interval from resampling each scale's
+    runs. Stated reading:
+
+    - *one power law*: every s_k's interval contains a common value (max of lower ends <= min of upper ends);
+    - *steepens* (faster than a power law) between x_k and x_k+1 where s_k's interval lies wholly above
+      the previous segment's;
+    - otherwise it *bends* (exponents differ, none significantly steeper than the one before).
+    """
     g, values = arm.groups()
     n_groups = values.size
     logs = np.log(arm.loss)
@@ -526,30 +539,49 @@ def local_exponents(arm: ArmData, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed:
         return -np.diff(means) / np.diff(np.log(values))
 
     est = exps(None)
-    mids = np.sqrt(values[1:] * values[:-1])
-    boot = np.empty((n_bootstrap, n_groups - 1))
     W = resample_weights(arm, np.arange(arm.n), n_bootstrap, seed, stream, "run")
-    for b in range(n_bootstrap):
-        boot[b] = exps(W[b])
-    curv = log_slope(np.log(mids)[None, :], est[None, :])[0] if n_groups >= 3 else float("nan")
-    curv_boot = log_slope(np.repeat(np.log(mids)[None, :], n_bootstrap, 0), boot) if n_groups >= 3 else np.array([np.nan])
-    ci = _pct(curv_boot)
-    if not all(np.isfinite(ci)):
-        shape = "undetermined"
-    elif ci[0] > 0:
-        shape = "faster than a power law (local exponent rising)"
-    elif ci[1] < 0:
-        shape = "slower than a power law (local exponent falling)"
+    boot = np.array([exps(W[b]) for b in range(n_bootstrap)]).reshape(n_bootstrap, n_groups - 1)
+    cis = [_pct(boot[:, j]) for j in range(n_groups - 1)]
+    segments = [[float(values[j]), float(values[j + 1])] for j in range(n_groups - 1)]
+    out = {"segments": segments, "exponent": est.tolist(), "ci95": cis, "steepening": [], "power_law": None,
+           "peak": None, "last": None, "shape": "undetermined"}
+    if n_groups < 2:
+        return out
+    k = int(np.argmax(est))
+    out["peak"] = {"exponent": float(est[k]), "ci95": cis[k], "segment": segments[k]}
+    out["last"] = {"exponent": float(est[-1]), "ci95": cis[-1], "segment": segments[-1]}
+    lows = [c[0] for c in cis]
+    highs = [c[1] for c in cis]
+    out["power_law"] = bool(max(lows) <= min(highs))
+    for j in range(1, n_groups - 1):
+        if cis[j][0] > cis[j - 1][1]:
+            out["steepening"].append({"segment": segments[j], "from": float(est[j - 1]), "to": float(est[j])})
+    pk, last = out["peak"], out["last"]
+    tail = (f"; local exponent peaks at {pk['exponent']:.3g} [{pk['ci95'][0]:.3g}, {pk['ci95'][1]:.3g}] over "
+            f"{pk['segment'][0]:.3g}–{pk['segment'][1]:.3g} and ends at {last['exponent']:.3g} "
+            f"[{last['ci95'][0]:.3g}, {last['ci95'][1]:.3g}]")
+    if out["power_law"]:
+        out["shape"] = "consistent with one power law (the local exponents' intervals share a value)" + tail
+    elif out["steepening"]:
+        out["shape"] = "faster than a power law: steepens over " + ", ".join(
+            f"{st['segment'][0]:.3g}–{st['segment'][1]:.3g} ({st['from']:.3g} → {st['to']:.3g})" for st in out["steepening"]) + tail
     else:
-        shape = "consistent with a power law (local exponent steady)"
-    return {
-        "scale_mid": mids.tolist(),
-        "exponent": est.tolist(),
-        "ci95": [_pct(boot[:, j]) for j in range(n_groups - 1)],
-        "curvature": float(curv),
-        "curvature_ci95": ci,
-        "shape": shape,
-    }
+        out["shape"] = "bends (the local exponents differ; none significantly steeper than the one before)" + tail
+    return out
+
+
+def theory_local_exponents(theory: "TheoryCurves", which: str, segments: Sequence[Sequence[float]]) -> list:
+    """The theory's −Δ log L / Δ log x over the same segments (its curve interpolated in log-log)."""
+    curve = getattr(theory, which)
+    lx, ly = np.log(theory.scale), np.log(np.maximum(curve, 1e-300))
+    out = []
+    for a, b in segments:
+        if a < theory.scale[0] or b > theory.scale[-1]:
+            out.append(float("nan"))
+            continue
+        ya, yb = np.interp(math.log(a), lx, ly), np.interp(math.log(b), lx, ly)
+        out.append(float(-(yb - ya) / (math.log(b) - math.log(a))))
+    return out
 
 
 # =================================================================================================
@@ -715,5 +747,5 @@ def verdict(measured: MultiplierMeasurement, comparison: TheoryComparison | None
 __all__ = [
     "ArmData", "ArmFit", "MultiplierMeasurement", "TheoryComparison", "TheoryCurves", "check_design",
     "compare_with_theory", "fit_arm", "group_scales", "invert_law", "local_exponents", "measure_multiplier",
-    "scale_to_reach", "verdict",
+    "scale_to_reach", "theory_local_exponents", "verdict",
 ]

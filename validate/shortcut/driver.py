@@ -1,0 +1,129 @@
+"""`shortcut(...)`: check everything, run the catalogue into the store, measure, write the report."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from theory.errors import InputError
+
+
+@dataclass
+class ShortcutOutcome:
+    report: dict  # report.json's content
+    results: list  # TrickResult per trick
+    meta: dict
+    out_dir: Path
+    failed_runs: int
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        cores = os.cpu_count() or 1
+    return f"{platform.system()} {platform.machine()} ({cpu}), {cores} CPU core(s) available, Python {platform.python_version()}"
+
+
+def check_out_dir(out: str | Path) -> Path:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError("--out", f"{out} exists and is not a folder")
+    parent = out if out.exists() else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise InputError("--out", f"cannot write under {parent}")
+    return out
+
+
+def shortcut(
+    *,
+    quick: bool = True,
+    store: str | Path = "runs.db",
+    out: str | Path = "out/shortcut",
+    device: str = "cpu",
+    workers: int | None = None,
+    only: Sequence[str] | None = None,
+    n_bootstrap: int | None = None,
+    executor=None,
+    capacity: int | None = None,
+    command: str | None = None,
+    on_sweep_start: Callable[[str, int, int], None] | None = None,
+    on_run: Callable[[str, object, int, int], None] | None = None,
+    on_trick: Callable[[object], None] | None = None,
+) -> ShortcutOutcome:
+    """Run (resumably) and measure the chosen tricks; write report.md, report.json and plots to ``out``.
+
+    Everything is checked before any file is written: trick names, the catalogue's configurations,
+    the device, the store and the output folder.
+    """
+    from validate.shortcut.catalogue import select, skipped_modules
+    from validate.shortcut.report import write_report
+    from validate.shortcut.run import measure_plan, plan, run_plan, summarise
+    from validate.store import Store
+
+    t_start = time.perf_counter()
+    mode = "quick" if quick else "full"
+    if workers is not None and workers < 1:
+        raise InputError("--workers", f"must be at least 1, got {workers}")
+    if n_bootstrap is not None and n_bootstrap < 20:
+        raise InputError("--bootstrap", f"needs at least 20 replicates, got {n_bootstrap}")
+    if device not in ("cpu", "gpu", "auto"):
+        raise InputError("--device", f"expected cpu, gpu or auto, got {device!r}")
+    entries = select(list(only) if only else None)
+    if not entries:
+        raise InputError("--only", "no tricks in the catalogue")
+    if device == "gpu":
+        from sim.backend import get_backend
+
+        get_backend("gpu")  # DeviceUnavailable (an InputError) when no GPU works here
+    p = plan(entries, mode, device)  # builds and checks every configuration
+    Store.check(store)
+    out_dir = check_out_dir(out)
+
+    from sim.provenance import code_version
+
+    with Store(store) as db:
+        finished_before = db.finished_keys()
+        planned = {t.key for tasks in p.by_simulator.values() for t in tasks}
+        t_runs = time.perf_counter()
+        summaries = run_plan(p, db, workers=workers, executor=executor, capacity=capacity,
+                             on_start=on_sweep_start, on_result=on_run)
+        run_time = time.perf_counter() - t_runs
+        t_meas = time.perf_counter()
+        results = measure_plan(p, db, n_bootstrap=n_bootstrap, on_done=on_trick)
+        measure_time = time.perf_counter() - t_meas
+    failed = sum(s.failed for s in summaries.values())
+    ran_now = sum(s.ok + s.failed + s.diverged for s in summaries.values())
+    summary = summarise(results)
+    devices = sorted({d for r in results for a in r.arms.values() for d in a.devices})
+    meta = {
+        "mode": mode,
+        "store": str(store),
+        "store_path": str(Path(store).resolve()),
+        "command": command or "python cli.py shortcut" + (" --quick" if quick else "") + f" --store {shlex.quote(str(store))}",
+        "machine": machine_description(),
+        "devices": devices,
+        "device_option": device,
+        "code_version": code_version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "runs": {"planned": len(planned), "ran_now": ran_now, "already_in_store": len(planned & finished_before),
+                 "failed": failed},
+        "run_time_s": run_time,
+        "measure_time_s": measure_time,
+        "skipped_modules": sorted(skipped_modules()),
+        "python": sys.version.split()[0],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta["wall_time_s"] = time.perf_counter() - t_start
+    report = write_report(results, summary, meta, out_dir)
+    return ShortcutOutcome(report, results, meta, out_dir, failed)
