@@ -415,25 +415,33 @@ def adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, 
     M = lr.shape[0]
     T = segments.shape[0] - 1
     sqrt_bc2 = math.sqrt(bias_correction2)
+    # one parallel region over jobs of <= ADAMW_CHUNK elements, numbered tensor by tensor, model by
+    # model (a launch costs ~25 us with the workqueue layer: one per tensor would be ~50 a step)
+    n_jobs = 0
     for t in range(T):
+        n_jobs += M * ((segments[t + 1] - segments[t] + ADAMW_CHUNK - 1) // ADAMW_CHUNK)
+    for job in prange(n_jobs):
+        t = 0
+        first = 0  # the first job of tensor t
+        nch = (segments[1] - segments[0] + ADAMW_CHUNK - 1) // ADAMW_CHUNK
+        while job >= first + M * nch:
+            first += M * nch
+            t += 1
+            nch = (segments[t + 1] - segments[t] + ADAMW_CHUNK - 1) // ADAMW_CHUNK
+        m = (job - first) // nch
+        if not active[m]:
+            continue
+        c = job - first - m * nch
         size = segments[t + 1] - segments[t]
-        base = M * segments[t]
-        nch = (size + ADAMW_CHUNK - 1) // ADAMW_CHUNK
-        dmask = segment_decay[t]
-        for job in prange(M * nch):
-            m = job // nch
-            if not active[m]:
-                continue
-            c = job - m * nch
-            lo = base + m * size + c * ADAMW_CHUNK
-            hi = base + m * size + min(size, (c + 1) * ADAMW_CHUNK)
-            step = lr[m] / bias_correction1
-            decay = 1.0 - lr[m] * weight_decay * dmask
-            gs = grad_scale[m]
-            for i in range(lo, hi):
-                g = grads[i] * gs
-                ma = beta1 * exp_avg[i] + (1.0 - beta1) * g
-                va = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
-                exp_avg[i] = ma
-                exp_avg_sq[i] = va
-                params[i] = params[i] * decay - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
+        lo = M * segments[t] + m * size + c * ADAMW_CHUNK
+        hi = M * segments[t] + m * size + min(size, (c + 1) * ADAMW_CHUNK)
+        step = lr[m] / bias_correction1
+        decay = 1.0 - lr[m] * weight_decay * segment_decay[t]
+        gs = grad_scale[m]
+        for i in range(lo, hi):
+            g = grads[i] * gs
+            ma = beta1 * exp_avg[i] + (1.0 - beta1) * g
+            va = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+            exp_avg[i] = ma
+            exp_avg_sq[i] = va
+            params[i] = params[i] * decay - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
