@@ -30,8 +30,7 @@ def shortcut_command(
 
     Every number comes from runs in the store; nothing is typed in. Exit code 1 when any run failed.
     """
-    from validate.shortcut import catalogue
-    from validate.shortcut.catalogue import skipped_modules
+    from validate.shortcut.catalogue import catalogue, skipped_modules
 
     if list_tricks:
         entries = catalogue()
@@ -51,8 +50,11 @@ def shortcut_command(
         raise CLIError("--workers", f"must be at least 1, got {workers}")
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["shortcut"] else None
 
-    from validate.shortcut import shortcut
+    from validate.shortcut import prepare, run_prepared
 
+    # everything checked before the progress bar starts and before any file is written
+    prep = prepare(quick=quick, store=store, out=out, device=device, workers=workers, only=names,
+                   n_bootstrap=bootstrap, command=command)
     try:
         with progress() as bar:
             task = bar.add_task("shortcut: runs", total=None)
@@ -67,9 +69,7 @@ def shortcut_command(
             def on_trick(result) -> None:
                 bar.update(task, description=f"measured {result.entry.name}")
 
-            outcome = shortcut(quick=quick, store=store, out=out, device=device, workers=workers, only=names,
-                               n_bootstrap=bootstrap, command=command, on_sweep_start=on_sweep_start,
-                               on_run=on_run, on_trick=on_trick)
+            outcome = run_prepared(prep, on_sweep_start=on_sweep_start, on_run=on_run, on_trick=on_trick)
     except KeyboardInterrupt:
         print(f"error: interrupted; finished runs are kept in {store}: rerun the same command to resume", file=sys.stderr)
         raise typer.Exit(code=130) from None

@@ -8,13 +8,15 @@
 `shortcut(...)` does all of it (the `python cli.py shortcut` command).
 """
 
+# The catalogue's entries: `validate.shortcut.catalogue.catalogue()` (the function is not re-exported
+# here, where its name would hide the submodule `validate.shortcut.catalogue`).
 from validate.shortcut.catalogue import (
-    Arm, MODES, Protocol, TrickEntry, catalogue, register, select, validate_catalogue, validate_entry,
+    Arm, MODES, Protocol, TrickEntry, register, select, validate_catalogue, validate_entry,
 )
 from validate.shortcut.run import Plan, TrickResult, measure_plan, plan, run_plan, summarise
-from validate.shortcut.driver import ShortcutOutcome, shortcut
+from validate.shortcut.driver import ShortcutOutcome, prepare, run_prepared, shortcut
 
 __all__ = [
-    "Arm", "MODES", "Plan", "Protocol", "ShortcutOutcome", "TrickEntry", "TrickResult", "catalogue", "measure_plan",
-    "plan", "register", "run_plan", "select", "shortcut", "summarise", "validate_catalogue", "validate_entry",
+    "Arm", "MODES", "Plan", "Protocol", "ShortcutOutcome", "TrickEntry", "TrickResult", "measure_plan",
+    "plan", "prepare", "register", "run_prepared", "run_plan", "select", "shortcut", "summarise", "validate_catalogue", "validate_entry",
 ]

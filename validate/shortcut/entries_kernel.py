@@ -37,11 +37,11 @@ FULL = {"modes": 65536, "modes_selection": 32768, "seeds": tuple(range(16)), "n_
 
 
 def _theory_grid(protocol: Protocol) -> np.ndarray:
-    """Sample sizes for theory curves: from 1 to the task's number of modes (beyond it a finite
-    spectrum is learned exactly and no power law is left), plus the run sizes."""
+    """Sample sizes for theory curves: from 1 to a quarter of the task's number of modes M (towards
+    P = M a finite spectrum is learned exactly and the curves leave their power laws), plus the run sizes."""
     modes = protocol.params["modes"]
     runs = set(protocol.baseline.nominal_scales) | set(protocol.trick.nominal_scales)
-    return np.unique(np.concatenate([np.geomspace(1.0, float(modes), 81), np.array(sorted(runs), float)]))
+    return np.unique(np.concatenate([np.geomspace(1.0, modes / 4.0, 81), np.array(sorted(runs), float)]))
 
 
 # --- representation: a kernel better aligned with the target -----------------------------------------
