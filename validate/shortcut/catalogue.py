@@ -91,7 +91,7 @@ class TrickEntry:
     theory: Callable[[Protocol], Any] | None  # Protocol -> validate.multiplier.TheoryCurves; None: no theory
     theory_source: str  # the theory/ code and paper (or why there is none)
     theory_note: str = ""
-    group: str = ""  # entries of a group share an overlay figure
+    group: str = ""  # entries of a group (with the same baseline arm) share an overlay figure
     cpu_only: bool = False  # the simulator runs on the CPU only: its runs use device "cpu"
 
     def protocol(self, mode: str) -> Protocol:

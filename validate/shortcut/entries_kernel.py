@@ -148,7 +148,6 @@ register(TrickEntry(
     theory=representation_theory,
     theory_source="theory/spectral.py (Bordelon, Canatar & Pehlevan 2020; REFERENCES.md §6)",
     theory_note="an exponent change: E_g ∝ P^(−(a−1)) goes from P^(−0.5) to P^(−1), so M grows as x_base^0.5",
-    group="kernel",
 ))
 
 register(TrickEntry(
@@ -162,7 +161,6 @@ register(TrickEntry(
     theory_source="theory/data_filtering.py + theory/spectral.py (effective sample size and noise after filtering)",
     theory_note=("the theory treats the kept inputs as unshifted; the filter also prefers inputs the probe already "
                  "fits, which it ignores"),
-    group="kernel",
 ))
 
 register(TrickEntry(
@@ -175,5 +173,4 @@ register(TrickEntry(
     theory=None,
     theory_source="none: the effective-noise theory (theory/data_filtering.py) predicts no change for clean labels; "
                   "the effect comes from the shift of the kept inputs, which no theory here models",
-    group="kernel",
 ))

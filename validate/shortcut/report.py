@@ -393,7 +393,9 @@ def write_report(results, summary: dict, meta: dict, out_dir: Path) -> dict:
         if r.entry.group:
             groups.setdefault(r.entry.group, []).append(r)
     for g, rs in groups.items():
-        if len(rs) >= 2 and len({r.entry.scale_axis for r in rs}) == 1 and any(r.arms["trick"].data is not None for r in rs):
+        same_baseline = len({json.dumps(r.entry.protocol(r.mode).baseline.describe(), sort_keys=True, default=str)
+                             for r in rs}) == 1
+        if len(rs) >= 2 and same_baseline and any(r.arms["trick"].data is not None for r in rs):
             f = f"{g}-frontiers.png"
             plot_group(g, rs, out_dir / f)
             plots["groups"][g] = f
