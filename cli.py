@@ -44,6 +44,7 @@ COMMAND_MODULES = [
     "commands.transformer_cmds",  # simulate transformer
     # "commands.pruning_cmds",  # simulate perceptron, predict pruning, validate pruning
     "commands.sweep_cmds",  # sweep, runs list/show/export
+    "commands.shortcut_cmds",  # shortcut
 ]
 
 APPS = Apps(root=app, predict=predict_app, simulate=simulate_app, validate=validate_app, runs=runs_app)

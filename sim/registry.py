@@ -40,6 +40,7 @@ SIMULATORS: dict[str, str] = {
     "rf": "sim.rf:SIMULATOR",
     "transformer": "sim.transformer:SIMULATOR",
     "perceptron": "sim.perceptron:SIMULATOR",
+    "kernel-pruning": "sim.kernel_pruning:SIMULATOR",
 }
 
 
