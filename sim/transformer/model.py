@@ -306,7 +306,7 @@ class Model:
     def forward(self, backward: bool = True):
         """Mean loss per model (device array (M,), nats/token) on the batch set by `set_batch`."""
         xp, k, p = self.xp, self.k, self.p
-        M, B, T, C, H, Q, L, N, R = self.M, self.B, self.T, self.C, self.H, self.Q, self.L, self.N, self.R
+        M, B, T, C, H, L, N = self.M, self.B, self.T, self.C, self.H, self.L, self.N
         mm, bmm = self.matmul, self.batched_matmul
         k.embedding_forward(self.res[0].reshape(M, B, T, C), self.tokens, p["wte"], p["wpe"])
         k.layernorm_forward(self.ln1[0], self.ln1_mean[0], self.ln1_rstd[0], self.res[0],
@@ -348,7 +348,7 @@ class Model:
 
     # ----------------------------------------------------------------------------------- backward
     def _backward(self) -> None:
-        xp, k, p, g = self.xp, self.k, self.p, self.g
+        k, p, g = self.k, self.p, self.g
         M, B, T, C, H, L = self.M, self.B, self.T, self.C, self.H, self.L
         mm, bmm = self.matmul, self.batched_matmul
         T_ = lambda a: a.transpose(0, 2, 1)  # noqa: E731  (a batched transpose: a view, BLAS takes it as is)
