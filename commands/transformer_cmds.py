@@ -45,6 +45,7 @@ def simulate_transformer(
     unique_tokens: Annotated[str, typer.Option("--unique-tokens", help="Cap on unique training tokens, repeated in epochs (0: no cap).")] = "0",
     corrupt_fraction: Annotated[float, typer.Option("--corrupt-fraction", help="Fraction of training documents replaced by random bytes.")] = 0.0,
     duplicate_fraction: Annotated[float, typer.Option("--duplicate-fraction", help="Fraction of training documents duplicated.")] = 0.0,
+    knob: Annotated[list[str], typer.Option("--knob", help="Another data knob of sim/text.py, NAME=VALUE (repeatable): deduplicate=true, filter_corrupted=true, corrupt_mode=bytes, epochs=4, order=3 (markov), max_bytes=1e6, seed=1 (the data's seed), ...")] = [],
     device: Annotated[str, typer.Option("--device", help=DEVICE_OPTION_HELP)] = "cpu",
     out: Annotated[Optional[Path], typer.Option("--out", help="Directory for result.json and loss_curves.png.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help=JSON_OPTION_HELP)] = False,
@@ -69,7 +70,7 @@ def simulate_transformer(
         tied=not untied, eval_points=eval_points, eval_tokens=_whole(eval_tokens, "--eval-tokens"),
         corpus=corpus, unique_tokens=int(parse_float(unique_tokens, "--unique-tokens", nonnegative=True)),
         corrupt_fraction=corrupt_fraction, duplicate_fraction=duplicate_fraction, seed=seed, device=device,
-        models_per_pass=models_per_pass,
+        models_per_pass=models_per_pass, corpus_knobs=",".join(knob),
     )
     _check_config(cfg)
     backend = get_backend(device)
@@ -111,7 +112,7 @@ def _check_config(cfg) -> None:
               "min_lr_ratio": "--min-lr-ratio", "weight_decay": "--weight-decay", "grad_clip": "--grad-clip",
               "eval_points": "--eval-points", "eval_tokens": "--eval-tokens", "unique_tokens": "--unique-tokens",
               "corrupt_fraction": "--corrupt-fraction", "duplicate_fraction": "--duplicate-fraction",
-              "models_per_pass": "--models-per-pass"}
+              "models_per_pass": "--models-per-pass", "corpus_knobs": "--knob"}
     try:
         cfg.validate()
     except InputError as exc:

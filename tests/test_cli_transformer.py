@@ -57,9 +57,22 @@ def test_bad_input_is_one_line_and_exit_2(capsys, tmp_path):
         (["--corpus", str(tmp_path / "missing.txt")], "corpus"),
         (["--device", "tpu"], "device"),
         (["--warmup", "2"], "--warmup"),
+        (["--knob", "colour=blue"], "corpus"),
+        (["--knob", "unique_tokens=5"], "--knob"),
     ]:
         code, out, err = run(capsys, *SMALL, *args, "--json")
         assert code == 2, (args, err)
         assert out == ""
         lines = err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: ") and field in lines[0], (args, err)
+
+
+def test_data_knobs_reach_the_corpus(capsys, tmp_path):
+    text = tmp_path / "corpus.txt"
+    text.write_bytes(b"".join(b"line %d of a small text file\n" % i for i in range(3000)))
+    hashes = []
+    for extra in ([], ["--unique-tokens", "5000"], ["--knob", "corrupt_mode=bytes", "--corrupt-fraction", "0.1"]):
+        code, out, err = run(capsys, *SMALL, "--corpus", str(text), *extra, "--json")
+        assert code == 0, err
+        hashes.append(json.loads(out)["corpus"]["content_hash"])
+    assert len(set(hashes)) == 3  # each knob changes the training text, and so its hash

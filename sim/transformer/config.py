@@ -49,6 +49,7 @@ class TransformerConfig:
     unique_tokens: int = 0  # cap on unique training tokens (repeated for several epochs); 0 = no cap
     corrupt_fraction: float = 0.0  # fraction of training bytes replaced by random bytes
     duplicate_fraction: float = 0.0  # fraction of training documents duplicated
+    corpus_knobs: str = ""  # any other sim/text.py knobs as "name=value,name=value" (deduplicate=true, order=3, ...)
     # --- provenance ---
     seed: int = 0  # init and batch order; the same seed gives the same loss curve on CPU
     device: str = "cpu"  # cpu | gpu | auto
@@ -99,4 +100,16 @@ class TransformerConfig:
             raise InputError("models_per_pass", f"must not be negative, got {self.models_per_pass!r}")
         if self.unique_tokens < 0:
             raise InputError("unique_tokens", f"must not be negative, got {self.unique_tokens!r}")
+        self.parsed_corpus_knobs()  # unknown names and unreadable values are refused here
         return self
+
+    def parsed_corpus_knobs(self) -> dict:
+        """``corpus_knobs`` typed by sim/text.py's own parsers (never evaluated)."""
+        from sim.text import parse_knobs
+
+        items = [item for item in self.corpus_knobs.split(",") if item.strip()]
+        knobs = parse_knobs(items)
+        for name in ("unique_tokens", "corrupt_fraction", "duplicate_fraction"):
+            if name in knobs:
+                raise InputError("corpus_knobs", f"{name} has its own option; give it there")
+        return knobs

@@ -31,7 +31,7 @@ CORPUS_SEED = 0  # the data (and its knobs' random choices) are fixed; the run s
 # ---------------------------------------------------------------------------------------------- data
 def corpus_knobs(cfg: TransformerConfig) -> dict:
     """The data-pipeline knobs of sim/text.py that this configuration turns on."""
-    knobs: dict = {}
+    knobs: dict = cfg.parsed_corpus_knobs()
     if cfg.unique_tokens:
         knobs["unique_tokens"] = int(cfg.unique_tokens)
     if cfg.corrupt_fraction:
@@ -45,7 +45,9 @@ def corpus_knobs(cfg: TransformerConfig) -> dict:
 def _load_corpus_cached(spec: str, knob_items: tuple):
     from sim.text import load_corpus
 
-    return load_corpus(spec, seed=CORPUS_SEED, **dict(knob_items))
+    knobs = dict(knob_items)
+    seed = knobs.pop("seed", CORPUS_SEED)  # the data's own seed, a knob like the others
+    return load_corpus(spec, seed=seed, **knobs)
 
 
 def load_training_corpus(cfg: TransformerConfig):
