@@ -353,3 +353,15 @@ def test_validation_loss_falls_with_model_size_and_with_tokens(text_corpus):
     assert by_size[1] < by_size[0] - 0.05, by_size
     assert by_tokens[1] < by_tokens[0] - 0.05, by_tokens
     assert all(2.0 / math.log(2) > 0 and v < math.log(256) for v in by_size + by_tokens)
+
+
+def test_registry_entry_runs_one_seed(tmp_path):
+    from sim.registry import get_simulator
+
+    text = tmp_path / "text.txt"
+    text.write_bytes(open(layers.__file__, "rb").read() * 3)
+    spec = get_simulator("transformer")
+    assert spec.config_type is TransformerConfig and {"seed", "device", "d_model"} <= set(spec.option_names())
+    out = spec.run(small_cfg(corpus=str(text), seed=3))
+    assert out["seed"] == 3 and out["diverged"] is False and out["tokens"] == 40 * 64
+    assert out["corpus"]["name"] == "text.txt" and out["final_val_loss"] < math.log(256)
