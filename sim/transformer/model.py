@@ -238,14 +238,15 @@ class Model:
     def batched_matmul(self, a, b, out) -> None:
         """out = a @ b over the (M, B, H) stack of small attention matrices.
 
-        BLAS threads one product at a time and leaves products this small (T*T*Q below ~2^20
-        multiply-adds) on one core, so on the CPU the stack is cut into one slab per thread (along
-        the model axis, else the batch axis) and the slabs run at once on a thread pool (numpy
-        releases the GIL inside matmul). Each product is the same call either way: the result is
-        identical bit for bit to the unsplit one.
+        OpenBLAS threads one product at a time and runs a product of at most 4 x 65536 multiply-adds
+        (its GEMM_MULTITHREAD_THRESHOLD x SMP_THRESHOLD_MIN; config (a): 64 x 64 x 32) on one core, so on
+        the CPU such a stack is cut into one slab per thread (along the model axis, else the batch
+        axis) and the slabs run at once on a thread pool (numpy releases the GIL inside matmul).
+        Larger products are left to BLAS's own threads. Each product is the same call either way: the
+        result is identical bit for bit to the unsplit one.
         """
         split = self._attn_split
-        if split <= 1 or a.shape[-2] * a.shape[-1] * b.shape[-1] > (1 << 20):
+        if split <= 1 or a.shape[-2] * a.shape[-1] * b.shape[-1] > 4 * 65536:
             self.matmul(a, b, out)
             return
         axis = 0 if a.shape[0] >= split else 1
