@@ -356,7 +356,7 @@ def run_many(configs: Sequence[PerceptronConfig], *, workers: int | None = None,
     out: list[dict | None] = [None] * len(configs)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1 if workers > 1 else None):
+    with threadpool_limits(limits=1):
         if workers == 1:
             for k, c in enumerate(configs):
                 out[k] = run(c)
