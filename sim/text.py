@@ -48,7 +48,9 @@ does not move the random choices of another:
    are inserted after their originals, so it removes exactly the inserted copies plus any natural
    duplicates, which it counts separately).
 5. ``unique_tokens=U``: keep only the first U training bytes (a fixed pool; the last document is
-   cut). The trainer repeats the pool for as many epochs as its token budget needs:
+   cut). With ``shuffle_documents=True`` the training documents are put in a seeded random order
+   first (its own stream of ``seed``), so the pool is a random sample of documents rather than the
+   first files in path order (pools of growing U stay nested). The trainer repeats the pool for as many epochs as its token budget needs:
    ``Corpus.epochs(tokens)`` = tokens / U. ``epochs=R`` (needs ``unique_tokens``) is recorded as the
    planned repetition and gives ``Corpus.token_budget`` = U·R; `unique_tokens_for(D, R)` is the pool
    for a fixed budget D.
@@ -83,6 +85,7 @@ LN_256 = math.log(256.0)
 
 # Independent random streams per use of the seed (numpy SeedSequence entropy [seed, stream]).
 _STREAM_MARKOV, _STREAM_CORRUPT, _STREAM_DUPLICATE = 0, 1, 2
+_STREAM_SHUFFLE = 3
 
 _TEST_FOLDERS = frozenset({"test", "tests", "idle_test"})
 _NEVER_FOLDERS = frozenset({"site-packages", "dist-packages", "__pycache__"})
@@ -95,6 +98,7 @@ _TRAIN_KNOBS: dict[str, tuple[Any, Callable[[str], Any]]] = {
     "filter_corrupted": (False, lambda s: _parse_bool(s)),
     "filter_threshold_nats": (LN_256, float),
     "deduplicate": (False, lambda s: _parse_bool(s)),
+    "shuffle_documents": (False, lambda s: _parse_bool(s)),
     "unique_tokens": (None, lambda s: int(float(s))),
     "epochs": (None, float),
 }
@@ -805,6 +809,7 @@ def _validate_knobs(kind: str, knobs: dict) -> tuple[dict, dict]:
         raise _bad(f"corrupt_mode must be one of {', '.join(CORRUPT_MODES)}, got {train['corrupt_mode']!r}")
     train["filter_corrupted"] = _check_bool("filter_corrupted", train["filter_corrupted"])
     train["deduplicate"] = _check_bool("deduplicate", train["deduplicate"])
+    train["shuffle_documents"] = _check_bool("shuffle_documents", train["shuffle_documents"])
     try:
         train["filter_threshold_nats"] = float(train["filter_threshold_nats"])
     except (TypeError, ValueError):
@@ -909,6 +914,11 @@ def _apply_train_knobs(docs: list[np.ndarray], val: np.ndarray, k: dict, seed: i
         docs = [x for x, kp in zip(docs, keep) if kp]
         corrupted, duplicate = corrupted[keep], duplicate[keep]
 
+    if k["shuffle_documents"]:  # a seeded random document order, so the pool below is a random sample
+        order = np.random.default_rng([seed, _STREAM_SHUFFLE]).permutation(len(docs))
+        docs = [docs[i] for i in order]
+        corrupted, duplicate = corrupted[order], duplicate[order]
+
     U = k["unique_tokens"]
     if U is not None:
         total = sum(x.size for x in docs)
@@ -963,7 +973,8 @@ def load_corpus(
     if train_knobs["corrupt_fraction"] == 0:
         active.pop("corrupt_mode", None)
     record.update(active)
-    random_knobs = kind == "markov" or train_knobs["corrupt_fraction"] > 0 or train_knobs["duplicate_fraction"] > 0
+    random_knobs = (kind == "markov" or train_knobs["corrupt_fraction"] > 0 or train_knobs["duplicate_fraction"] > 0
+                    or train_knobs["shuffle_documents"])
     if random_knobs:
         record["seed"] = seed
     name = spec if kind in ("stdlib", "markov") else Path(spec).name

@@ -15,6 +15,7 @@ from sim.errors import InputError
 VOCAB_SIZE = 256  # byte-level tokens
 SCHEDULES = ("cosine", "linear", "wsd")
 DTYPES = ("float32", "float64")
+SELECT_BY = ("", "probe", "bigram_xent", "length")  # document scores for select_by ("": no selection)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class TransformerConfig:
     corrupt_fraction: float = 0.0  # fraction of training bytes replaced by random bytes
     duplicate_fraction: float = 0.0  # fraction of training documents duplicated
     corpus_knobs: str = ""  # any other sim/text.py knobs as "name=value,name=value" (deduplicate=true, order=3, ...)
+    # --- document selection by a score (data pruning; sim/transformer/probe.py), after the knobs ---
+    select_by: str = ""  # "" (none) | probe (a small probe transformer's loss) | bigram_xent | length
+    select_keep: str = "highest"  # highest score (hard documents, by a loss) | lowest (easy ones)
+    select_fraction: float = 1.0  # fraction of training documents kept, in (0, 1]
+    probe_tokens: int = 65_536  # select_by=probe: tokens the probe trains on (probe.py fixes its shape)
     # --- provenance ---
     seed: int = 0  # init and batch order; the same seed gives the same loss curve on CPU
     device: str = "cpu"  # cpu | gpu | auto
@@ -101,6 +107,14 @@ class TransformerConfig:
         if self.unique_tokens < 0:
             raise InputError("unique_tokens", f"must not be negative, got {self.unique_tokens!r}")
         self.parsed_corpus_knobs()  # unknown names and unreadable values are refused here
+        if self.select_by not in SELECT_BY:
+            raise InputError("select_by", f"must be one of {', '.join(repr(s) for s in SELECT_BY)}, got {self.select_by!r}")
+        if self.select_keep not in ("highest", "lowest"):
+            raise InputError("select_keep", f"must be 'highest' or 'lowest', got {self.select_keep!r}")
+        if not (0.0 < self.select_fraction <= 1.0):
+            raise InputError("select_fraction", f"must lie in (0, 1], got {self.select_fraction!r}")
+        if not isinstance(self.probe_tokens, int) or isinstance(self.probe_tokens, bool) or self.probe_tokens < 1:
+            raise InputError("probe_tokens", f"must be a positive whole number, got {self.probe_tokens!r}")
         return self
 
     def parsed_corpus_knobs(self) -> dict:

@@ -51,7 +51,12 @@ def _load_corpus_cached(spec: str, knob_items: tuple):
 
 
 def load_training_corpus(cfg: TransformerConfig):
-    return _load_corpus_cached(cfg.corpus, tuple(sorted(corpus_knobs(cfg).items())))
+    corpus = _load_corpus_cached(cfg.corpus, tuple(sorted(corpus_knobs(cfg).items())))
+    if cfg.select_by:  # keep a fraction of the documents by a score (data pruning)
+        from sim.transformer.probe import selected_corpus
+
+        corpus = selected_corpus(corpus, cfg)
+    return corpus
 
 
 # ---------------------------------------------------------------------------------------- results

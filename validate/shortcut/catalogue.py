@@ -33,7 +33,7 @@ MODES = ("quick", "full")
 ENTRY_MODULES = [
     "validate.shortcut.entries_perceptron",
     "validate.shortcut.entries_kernel",
-    # "validate.shortcut.entries_transformer",  # Kaplan vs Chinchilla, repetition, corrupted text, LR/WSD, probe pruning
+    "validate.shortcut.entries_transformer",  # Kaplan vs Chinchilla, repetition, corrupted text, LR/WSD, probe pruning
 ]
 
 
