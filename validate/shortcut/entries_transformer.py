@@ -4,7 +4,7 @@ Every run is one real training run of the transformer simulator (one seed, one m
 runs one run per configuration and seed, so the trainer's many-models-at-once mode is not used here;
 the quick protocol keeps runs small instead). Loss: the final validation loss in nats/byte on the
 fixed clean validation windows of the stdlib corpus (the same windows for every run, whatever the
-data knobs). Six tricks:
+data knobs). Seven entries:
 
 - ``transformer-allocation`` (compute allocation): Kaplan's split N ∝ C^0.73 against Chinchilla's
   D = 20 N (N ∝ C^0.5), both through the same point at the smallest budget, at equal compute.
@@ -12,9 +12,11 @@ data knobs). Six tricks:
   C = 6ND) and D the tokens trained. Theory: theory/allocation.py under the Chinchilla-form law fitted
   (with the project's fitter) to this entry's own runs of both arms: the multiplier the law predicts
   along the two rules, its class and where it would reach 10× and 100×.
-- ``transformer-repetition`` (repetition): R epochs over a pool of U = D/R unique tokens against one
-  epoch over a pool of D tokens (fresh data), D the tokens trained (the scale). Theory: Muennighoff's
-  effective data (theory/effective_data.py): M = D′/D, constant for fixed R (0.93 at R = 4 with
+- ``transformer-repetition`` and ``transformer-repetition-16-epochs`` (repetition): R = 4 (16) epochs
+  over a pool of U = D/R unique tokens against one epoch over a pool of D tokens (fresh data), D the
+  tokens trained (the scale); pools are whole documents in a seeded random order (sim/text.py
+  ``shuffle_documents``), nested as U grows. Theory: Muennighoff's effective data
+  (theory/effective_data.py): M = D′/D, constant for fixed R (0.93 at R = 4, 0.66 at R = 16, with
   R*_D = 15.4).
 - ``transformer-corrupt-filter`` (data quality): 20% of the documents replaced by random bytes,
   trained as is against filtered (sim/text.py's bigram filter). Theory: effective data, the clean
