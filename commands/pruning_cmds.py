@@ -62,6 +62,7 @@ def simulate_perceptron(
     json_out: Annotated[bool, typer.Option("--json", help=JSON_OPTION_HELP)] = False,
 ) -> None:
     """Exact maximum-margin perceptron on probe-pruned data: test error over seeds at each alpha_tot."""
+    from sim.backend import cpu_backend
     from sim.perceptron import PerceptronConfig, learning_curve
     from sim.provenance import run_metadata
 
@@ -90,7 +91,7 @@ def simulate_perceptron(
         "N": N, "keep": f, "prune": rule, "probe_angle": theta, "seeds": seeds,
         "all_exact": curve["all_exact"],
         "provenance": run_metadata(seed_list, {"N": N, "alpha_tot": alphas, "keep": f, "prune": rule,
-                                               "probe_angle": theta, "device": device}, "cpu"),
+                                               "probe_angle": theta, "device": device}, cpu_backend().description),
     }
     if device == "auto":
         result["device_note"] = "--device auto ran on cpu (the max-margin solver is CPU-only)"

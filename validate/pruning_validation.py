@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from sim.backend import cpu_backend
 from sim.errors import InputError
 from sim.perceptron import learning_curve as simulate_curve
 from sim.provenance import run_metadata
@@ -240,7 +241,7 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
                                           on_step=adv)
     report["all_within_5pct"] = all(r["max_rel_err"] <= 0.05 for r in results)
     report["provenance"] = run_metadata(list(range(seeds)), {"N": N, "cases": [c.name for c in chosen],
-                                                             "quick": quick, "keep_min": keep_min}, "cpu")
+                                                             "quick": quick, "keep_min": keep_min}, cpu_backend().description)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         plots = [str(plot_cases(results, out_dir / "pruning_cases.png"))]
