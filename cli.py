@@ -42,9 +42,10 @@ COMMAND_MODULES = [
     "commands.fit_cmds",  # fit, validate extrapolation
     "commands.kernel_cmds",  # simulate kernel/rf, predict kernel, validate kernel
     "commands.transformer_cmds",  # simulate transformer
-    # "commands.pruning_cmds",  # simulate perceptron, predict pruning, validate pruning
+    "commands.pruning_cmds",  # simulate perceptron, predict pruning, validate pruning
     "commands.sweep_cmds",  # sweep, runs list/show/export
     "commands.shortcut_cmds",  # shortcut
+    "commands.data_cmds",  # validate repetition, validate text-quality
 ]
 
 APPS = Apps(root=app, predict=predict_app, simulate=simulate_app, validate=validate_app, runs=runs_app)
