@@ -89,7 +89,7 @@ def test_designs_follow_the_issue():
     assert {r.values["tokens"] for r in rep} == set(dq.REPETITION["quick"]["totals"])  # fixed total tokens
     for r in rep:
         assert r.values["unique_tokens"] * r.role["epochs"] == r.values["tokens"]
-        assert "shuffle_documents=true" in r.values["corpus_knobs"]
+        assert "shuffle_documents=true" in r.values["corpus_knobs"] and r.values["reseed_data"]
     fresh = {r.values["tokens"] for r in runs if r.role["kind"] == "fresh"}
     assert fresh == {r.values["unique_tokens"] for r in rep}
     cells = dq.quality_cells(True)

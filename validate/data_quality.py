@@ -5,8 +5,10 @@ sweep runner into a results store (resumable; a second call reuses finished runs
 the store. Loss: final validation nats/byte on the fixed clean validation windows.
 
 **Repetition** (`repetition_study`). At a fixed model and a fixed total of D training tokens, a pool
-of U = D/R unique tokens (whole documents in a seeded random order, cut at U bytes: sim/text.py's
-``shuffle_documents`` and ``unique_tokens``; pools of growing U are nested) is repeated for R = 1, 2, 4, … ≥ 16
+of U = D/R unique tokens (whole documents in a random order drawn from the run's seed, cut at U bytes:
+sim/text.py's ``shuffle_documents`` and ``unique_tokens``, the trainer's ``reseed_data``; pools of
+growing U are nested, and differ between seeds so that the seeds' spread includes which documents a
+pool holds) is repeated for R = 1, 2, 4, … ≥ 16
 epochs. Beside them, fresh-data runs: one epoch over a pool of U tokens for every U used (R = 1 at
 each budget D/R). Muennighoff et al.'s data-constrained law (REFERENCES.md §4) at a fixed model is
 L = E′ + B/D′^β, with D′ = U + U·R*_D·(1 − exp(−(D/U − 1)/R*_D)) and E′ = E + A/N′^α the model's
@@ -50,6 +52,7 @@ MODEL = {"quick": {"d_model": 32, "layers": 1, "heads": 2, "context": 32, "batch
 EVAL = {"eval_points": 1, "eval_tokens": 32768}  # as validate/shortcut/entries_transformer.py: runs are shared
 LR = 3e-3
 POOL_KNOBS = "shuffle_documents=true"  # pools are random documents (nested as U grows), not the first files by path
+POOL = {"corpus_knobs": POOL_KNOBS, "reseed_data": True}  # a different document order for every seed
 REPETITION = {
     "quick": {"totals": (524288,), "epochs": (1, 2, 4, 8, 16), "seeds": (0, 1, 2), "n_bootstrap": 200},
     "full": {"totals": (524288, 2097152), "epochs": (1, 2, 4, 8, 16, 32, 64), "seeds": (0, 1, 2, 3, 4),
@@ -279,9 +282,9 @@ def repetition_plan(quick: bool = True) -> list[PlannedRun]:
                 raise InputError("epochs", f"pool D/R = {U} must be whole steps of {per_step} tokens")
             for s in d["seeds"]:
                 runs.append(PlannedRun({"kind": "repeated", "tokens": D, "unique_tokens": U, "epochs": R},
-                                       _values(mode, tokens=D, unique_tokens=U, corpus_knobs=POOL_KNOBS), s))
+                                       _values(mode, tokens=D, unique_tokens=U, **POOL), s))
                 runs.append(PlannedRun({"kind": "fresh", "tokens": U, "unique_tokens": U, "epochs": 1},
-                                       _values(mode, tokens=U, unique_tokens=U, corpus_knobs=POOL_KNOBS), s))
+                                       _values(mode, tokens=U, unique_tokens=U, **POOL), s))
     return runs
 
 

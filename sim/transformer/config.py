@@ -56,6 +56,7 @@ class TransformerConfig:
     select_keep: str = "highest"  # highest score (hard documents, by a loss) | lowest (easy ones)
     select_fraction: float = 1.0  # fraction of training documents kept, in (0, 1]
     probe_tokens: int = 65_536  # select_by=probe: tokens the probe trains on (probe.py fixes its shape)
+    reseed_data: bool = False  # the data knobs' random choices (document order, corruption) use the run's seed
     # --- provenance ---
     seed: int = 0  # init and batch order; the same seed gives the same loss curve on CPU
     device: str = "cpu"  # cpu | gpu | auto
@@ -115,6 +116,8 @@ class TransformerConfig:
             raise InputError("select_fraction", f"must lie in (0, 1], got {self.select_fraction!r}")
         if not isinstance(self.probe_tokens, int) or isinstance(self.probe_tokens, bool) or self.probe_tokens < 1:
             raise InputError("probe_tokens", f"must be a positive whole number, got {self.probe_tokens!r}")
+        if self.reseed_data and "seed" in self.parsed_corpus_knobs():
+            raise InputError("reseed_data", "the data's seed is the run's seed here; drop seed= from corpus_knobs")
         return self
 
     def parsed_corpus_knobs(self) -> dict:

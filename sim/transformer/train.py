@@ -38,6 +38,8 @@ def corpus_knobs(cfg: TransformerConfig) -> dict:
         knobs["corrupt_fraction"] = float(cfg.corrupt_fraction)
     if cfg.duplicate_fraction:
         knobs["duplicate_fraction"] = float(cfg.duplicate_fraction)
+    if cfg.reseed_data:  # the knobs' random choices follow the run's seed
+        knobs["seed"] = int(cfg.seed)
     return knobs
 
 

@@ -14,8 +14,8 @@ data knobs). Seven entries:
   along the two rules, its class and where it would reach 10× and 100×.
 - ``transformer-repetition`` and ``transformer-repetition-16-epochs`` (repetition): R = 4 (16) epochs
   over a pool of U = D/R unique tokens against one epoch over a pool of D tokens (fresh data), D the
-  tokens trained (the scale); pools are whole documents in a seeded random order (sim/text.py
-  ``shuffle_documents``), nested as U grows. Theory: Muennighoff's effective data
+  tokens trained (the scale); pools are whole documents in a random order drawn from the run's seed
+  (sim/text.py ``shuffle_documents``, the trainer's ``reseed_data``), nested as U grows. Theory: Muennighoff's effective data
   (theory/effective_data.py): M = D′/D, constant for fixed R (0.93 at R = 4, 0.66 at R = 16, with
   R*_D = 15.4).
 - ``transformer-corrupt-filter`` (data quality): 20% of the documents replaced by random bytes,
@@ -80,6 +80,10 @@ EPOCHS = 4  # the repetition trick: R = 4 (the largest repetition Muennighoff ca
 CORRUPT_FRACTION = 0.2  # of the documents (sim/text.py corrupt_mode="documents")
 FILTER_KNOBS = "filter_corrupted=true"
 POOL_KNOBS = "shuffle_documents=true"  # pools are random documents (nested as U grows), not the first files by path
+# ... and a different random order for every seed (reseed_data), so the seeds' spread includes which documents a
+# pool holds: with pools of a few documents that is the largest source of variation, and one fixed draw shared by
+# every seed would be a systematic error that no interval shows
+POOL = {"corpus_knobs": POOL_KNOBS, "reseed_data": True}
 TOKENS_PER_PARAM = 20.0  # Chinchilla's split (REFERENCES.md §2)
 
 
@@ -279,11 +283,11 @@ def _repetition_m(R: float) -> float:
 def _repetition(p: dict, epochs: int = EPOCHS, name: str = "transformer-repetition") -> Protocol:
     scales = _tokens(p)
     baseline = Arm(label="fresh data: one epoch over a pool of D tokens", simulator="transformer",
-                   configs=tuple(_base(p, tokens=t, unique_tokens=t, corpus_knobs=POOL_KNOBS) for t in scales),
+                   configs=tuple(_base(p, tokens=t, unique_tokens=t, **POOL) for t in scales),
                    nominal_scales=scales,
                    points=_capturing(name, _token_points))
     trick = Arm(label=f"{epochs} epochs over a pool of D/{epochs} unique tokens", simulator="transformer",
-                configs=tuple(_base(p, tokens=t, unique_tokens=t // epochs, corpus_knobs=POOL_KNOBS) for t in scales),
+                configs=tuple(_base(p, tokens=t, unique_tokens=t // epochs, **POOL) for t in scales),
                 nominal_scales=scales,
                 points=_capturing(name, _token_points))
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"], params={"epochs": epochs, "name": name})
@@ -458,7 +462,7 @@ ENTRIES: list[TrickEntry] = [
         theory_source="theory/effective_data.py (Muennighoff et al. 2023 eq. 5; REFERENCES.md §4)",
         theory_note=(f"repeated data is worth D′ = U + U R*_D (1 − e^(−R_D/R*_D)); at {R} epochs M = D′/D = "
                      f"{_repetition_m(R):.3g}, constant in scale; the fresh-data arm is one epoch over a pool of D tokens; "
-                     f"pools are whole documents in a seeded random order (the D/{R} pool is part of the D pool)"),
+                     f"pools are whole documents in a random order drawn per seed (the D/{R} pool is part of the D pool)"),
         group="transformer-repetition",
     ) for name, R in (("transformer-repetition", EPOCHS), ("transformer-repetition-16-epochs", 16))],
     TrickEntry(
