@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -35,6 +37,21 @@ def _check(device: str, workers: Optional[int], bootstrap: Optional[int], store:
             check_out_dir(plot)
         except ValueError as exc:  # InputError("--out", ...): name this command's option
             raise CLIError("--plot", getattr(exc, "problem", str(exc))) from None
+        _check_writable(Path(plot))
+
+
+def _check_writable(folder: Path) -> None:
+    """Make (and remove) a scratch folder where the plots would go: permissions alone do not say that a
+    folder can be made there (e.g. under /proc as root); nothing is left behind."""
+    import tempfile
+
+    parent = folder if folder.exists() else folder.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".plot-check-"))
+    except OSError as exc:
+        raise CLIError("--plot", f"cannot write under {parent}: {exc.strerror or exc}") from None
 
 
 def _run(study, quick: bool, store: str, device: str, workers: Optional[int], bootstrap: Optional[int]) -> dict:

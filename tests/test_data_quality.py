@@ -98,8 +98,10 @@ def test_designs_follow_the_issue():
 
 
 def test_refusals_exit_2_with_one_line(tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
     for args, field in ((["--bootstrap", "5"], "--bootstrap"), (["--workers", "0"], "--workers"),
-                        (["--device", "tpu"], "--device")):
+                        (["--device", "tpu"], "--device"), (["--plot", str(a_file / "plots")], "--plot")):
         rc = cli.main(["validate", "repetition", "--quick", "--store", str(tmp_path / "r.db"), *args])
         out, err = capsys.readouterr()
         assert rc == 2 and out == "" and err.startswith(f"error: {field}:") and err.count("\n") == 1

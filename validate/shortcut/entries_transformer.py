@@ -252,8 +252,9 @@ def allocation_theory(protocol: Protocol):
         source=(f"theory/allocation.py under the Chinchilla-form law fitted to this entry's {len(rows)} runs "
                 f"(validate.fit, summed Huber): {fitted}; its optimum at C = {budgets[len(budgets) // 2]:.3g} FLOPs "
                 f"has N_opt ∝ C^{opt.a:.3g}, {opt.tokens_per_param:.3g} tokens/parameter; over 1e10–1e40 FLOPs "
-                f"Kaplan's rule against Chinchilla's is {wide['multiplier_class']} (10× at "
-                f"{_fmt_or_dash(wide['crosses_10x_at'])}, 100× at {_fmt_or_dash(wide['crosses_100x_at'])} FLOPs)"),
+                f"Chinchilla's rule against Kaplan's is {wide['multiplier_class']} (10× at "
+                f"{_fmt_or_dash(wide['crosses_10x_at'])}, 100× at {_fmt_or_dash(wide['crosses_100x_at'])} FLOPs spent "
+                f"on Chinchilla's rule; the grid below reads M at the baseline's compute)"),
         note="fitted to both arms' runs: a consistency test of one two-input law, not an independent prediction",
     )
 
