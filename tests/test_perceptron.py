@@ -66,6 +66,18 @@ def test_max_margin_on_pruned_sets_matches_nnls(keep, prune, angle):
     assert error_of(fit.w, data.teacher)[0] == pytest.approx(error_of(w_ref, data.teacher)[0], rel=1e-7)
 
 
+def test_thin_band_of_hard_examples_is_solved_exactly():
+    """f = 1e-3 with a perfect probe: every kept example lies within 0.0013 of the teacher's boundary,
+    the margin is ~1e-4 and there are N support vectors (the problem is at capacity). The Gram-matrix
+    route to the support solution lost the margins to 1e-6 here; the QR route certifies."""
+    data = pruned_dataset(PerceptronConfig(N=80, alpha_tot=5000, keep=1e-3, prune="hard", probe_angle=0.0, seed=4))
+    fit = max_margin(data.xi)
+    assert fit.exact and fit.n_support == 80 and fit.margin < 1e-3
+    w_ref = max_margin_nnls(data.xi)
+    assert error_of(fit.w, data.teacher)[0] == pytest.approx(error_of(w_ref, data.teacher)[0], rel=1e-4)
+    assert (data.xi @ fit.w).min() == pytest.approx(1.0, abs=1e-9)
+
+
 def test_pruned_dataset_geometry():
     theta = 15.0
     cfg = PerceptronConfig(N=300, alpha_tot=10, keep=0.25, prune="hard", probe_angle=theta, seed=7)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -221,8 +222,13 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
     results = []
     if on_progress:
         on_progress("simulate cases", sum(len(c.alpha_tot) for c in chosen) * seeds)
+    timings = {}
+    t0 = time.perf_counter()
     for case in chosen:
+        t_case = time.perf_counter()
         results.append(run_case(case, N=N, seeds=seeds, workers=workers, on_fit=adv))
+        timings[case.name] = time.perf_counter() - t_case
+    timings["cases"] = time.perf_counter() - t0
     report: dict = {
         "cases": results,
         "settings": {"N": N, "seeds": seeds, "quick": quick, "keep_min": keep_min},
@@ -239,6 +245,8 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
                                           seeds=seeds, sim_alpha=sim_alpha, workers=workers,
                                           f_min_angles=f_angles, f_min_alpha=f_alpha, n_grid=7 if quick else 13,
                                           on_step=adv)
+        timings["pareto"] = time.perf_counter() - t0 - timings["cases"]
+    report["seconds"] = timings
     report["all_within_5pct"] = all(r["max_rel_err"] <= 0.05 for r in results)
     report["provenance"] = run_metadata(list(range(seeds)), {"N": N, "cases": [c.name for c in chosen],
                                                              "quick": quick, "keep_min": keep_min}, cpu_backend().description)
