@@ -300,10 +300,41 @@ def max_margin(xi: np.ndarray, *, feas_tol: float = 1e-9, max_iter: int = 200,
         w += step * dw
         s += step * ds
         lam += step * dl
+    # The interior-point support estimate would not certify: a degenerate case near capacity
+    # (about N support vectors, one of them swapped for a constraint the estimate missed; the
+    # corrections above cannot swap at |S| = N). Lawson–Hanson's active-set NNLS handles that: run
+    # it on the examples near the margin, certify its support, add any example it left violated.
+    margins = xi @ w
+    candidates = np.union1d(np.flatnonzero(lam > s), np.argsort(margins)[: min(P, 2 * N)])
+    for _ in range(5):
+        lam_sub = _nnls_multipliers(xi[candidates])
+        found = _certify_with_corrections(xi, candidates[lam_sub > 0], feas_tol)
+        if found is not None:
+            w_exact, lam_s, m_exact, support = found
+            dual = np.zeros(P)
+            dual[support] = lam_s
+            return MaxMarginResult(w_exact, dual, len(support), max(0.0, float(1 - m_exact.min())), it, True)
+        w_sub = xi[candidates].T @ lam_sub / (1.0 - lam_sub.sum())
+        violated = np.flatnonzero(xi @ w_sub < 1 - feas_tol)
+        if np.isin(violated, candidates).all():
+            break
+        candidates = np.union1d(candidates, violated)
     # Not certified (never seen in testing): the last iterate, rescaled to margin 1.
-    m = float((xi @ w).min())
+    m = float(margins.min())
     w = w / m
     return MaxMarginResult(w, lam / m, int((lam > s).sum()), float(abs(1 - m)), it, False)
+
+
+def _nnls_multipliers(xi: np.ndarray) -> np.ndarray:
+    """λ ≥ 0 minimising ‖Ξᵀλ‖² + (1 − Σλ)² (Lawson–Hanson via scipy.optimize.nnls): the
+    maximum-margin w is Ξᵀλ/(1 − Σλ) and its support vectors are {λ > 0} (REFERENCES.md §5)."""
+    from scipy.optimize import nnls
+
+    P, N = xi.shape
+    A = np.vstack([xi.T, -np.ones((1, P))])
+    b = np.zeros(N + 1)
+    b[-1] = -1.0
+    return nnls(A, b, maxiter=50 * (P + N))[0]
 
 
 def max_margin_nnls(xi: np.ndarray) -> np.ndarray:
@@ -312,14 +343,8 @@ def max_margin_nnls(xi: np.ndarray) -> np.ndarray:
     Minimise ‖Ξᵀλ‖² + (1 − Σλ)² over λ ≥ 0, then w = Ξᵀλ/(1 − Σλ): the KKT conditions of this
     problem are those of min ‖w‖² subject to Ξw ≥ 1 (with the multipliers scaled by 1/(1 − Σλ)).
     """
-    from scipy.optimize import nnls
-
     xi = np.asarray(xi, dtype=np.float64)
-    P, N = xi.shape
-    A = np.vstack([xi.T, -np.ones((1, P))])
-    b = np.zeros(N + 1)
-    b[-1] = -1.0
-    lam, _ = nnls(A, b, maxiter=50 * (P + N))
+    lam = _nnls_multipliers(xi)
     return xi.T @ lam / (1.0 - lam.sum())
 
 

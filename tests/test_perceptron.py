@@ -78,6 +78,15 @@ def test_thin_band_of_hard_examples_is_solved_exactly():
     assert (data.xi @ fit.w).min() == pytest.approx(1.0, abs=1e-9)
 
 
+def test_degenerate_support_swap_falls_back_to_lawson_hanson():
+    """A case met in `validate pruning` (N = 400, f = 0.1, α_prune = 4, seed 19): 400 support vectors,
+    and the interior-point estimate misses one of them at |S| = N; the NNLS fallback certifies."""
+    data = pruned_dataset(PerceptronConfig(N=400, alpha_tot=40, keep=0.1, prune="hard", probe_angle=0.0, seed=19))
+    fit = max_margin(data.xi)
+    assert fit.exact and fit.n_support == 400
+    assert error_of(fit.w, data.teacher)[0] == pytest.approx(0.0140245964, rel=1e-8)  # = the NNLS reference
+
+
 def test_pruned_dataset_geometry():
     theta = 15.0
     cfg = PerceptronConfig(N=300, alpha_tot=10, keep=0.25, prune="hard", probe_angle=theta, seed=7)
