@@ -166,7 +166,9 @@ def validate_pruning(
     plot: Annotated[Optional[str], typer.Option("--plot", help="Folder for pruning_pareto.png, pruning_cases.png and pruning_validation.json.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Three cases at N = 200 with 6 seeds and a short Pareto grid (a smoke test, not the 5% claim).")] = False,
     N: Annotated[Optional[int], typer.Option("--N", help="Input dimension (default 400; 200 with --quick).")] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per point (default 20; 6 with --quick).")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Seeds per point and per batch (default 20; 6 with --quick).")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="Add batches of seeds until the standard error is at most this fraction of the mean (default 0.015; off with --quick).")] = None,
+    max_seeds: Annotated[int, typer.Option("--max-seeds", help="Most seeds per point when --precision asks for more.")] = 100,
     cases: Annotated[Optional[str], typer.Option("--cases", help="Comma-separated case names (default: all).")] = None,
     keep_min: Annotated[str, typer.Option("--keep-min", help="Smallest f of the Pareto search.")] = "1e-3",
     no_pareto: Annotated[bool, typer.Option("--no-pareto", help="Only the cases, no Pareto frontiers.")] = False,
@@ -184,6 +186,13 @@ def validate_pruning(
     fmin = parse_float(keep_min, "--keep-min", positive=True)
     if fmin >= 1:
         raise CLIError("--keep-min", f"must lie in (0, 1), got {keep_min!r}")
+    prec = None
+    if precision is not None:
+        prec = parse_float(precision, "--precision", positive=True)
+        if prec >= 1:
+            raise CLIError("--precision", f"must lie in (0, 1), got {precision!r}")
+    if max_seeds < 2:
+        raise CLIError("--max-seeds", f"must be at least 2, got {max_seeds}")
     if N is not None and N < 10:
         raise CLIError("--N", f"must be at least 10, got {N}")
     if seeds is not None and seeds < 2:
@@ -200,12 +209,12 @@ def validate_pruning(
             state["task"] = bar.add_task(label, total=total)
 
         report = run(quick=quick, cases=names, N=N, seeds=seeds, keep_min=fmin, workers=workers or None,
+                     precision=prec, max_seeds=max_seeds,
                      plot_dir=plot, pareto=not no_pareto, on_progress=stage,
                      on_advance=lambda: bar.advance(state["task"]))
     out = {
-        "cases": [{k: r[k] for k in ("name", "mean_rel_err", "max_rel_err")} | {"alpha_prune": r["alpha_prune"],
-                  "test_error_sim": r["test_error_sim"], "test_error_theory": r["test_error_theory"]}
-                  for r in report["cases"]],
+        "cases": [{k: r[k] for k in ("name", "mean_rel_err", "max_rel_err", "alpha_prune", "test_error_sim",
+                                     "test_error_sem", "test_error_theory", "seeds")} for r in report["cases"]],
         "settings": report["settings"],
         "all_within_5pct": report["all_within_5pct"],
     }

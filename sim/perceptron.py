@@ -437,6 +437,7 @@ def learning_curve(alpha_tot: Sequence[float], *, N: int = 200, keep: float = 1.
         "alpha_prune": a_prune,
         "test_error": err.mean(axis=1).tolist(),
         "test_error_sem": sem.tolist(),
+        "test_errors": err.tolist(),  # per α_tot, per seed
         "seeds": seed_list,
         "all_exact": bool(all(r["solver"]["exact"] for r in results)),
     }

@@ -3,7 +3,9 @@
 Two parts (Sorscher et al. 2022; ../shared/REFERENCES.md §5):
 
 1. **Cases**: learning curves over a grid of (α_tot, f, θ, hard/easy/random pruning), simulated by
-   `sim.perceptron` (N = 400, 20 seeds by default) and predicted by `theory.pruning` at the same
+   `sim.perceptron` (N = 400; 20 seeds, then batches of 20 more until the standard error is at most
+   1.5% of the mean, 100 at most: a precision fixed in advance, so that points on a transition,
+   where single seeds scatter widely, are as well measured as the rest) and predicted by `theory.pruning` at the same
    α_prune and f (the simulation's actual kept count). Each case reports the mean and largest
    relative error |ε_sim − ε_theory|/ε_theory over its points. Points sit away from the θ = 0
    "cliff" at α_prune ≈ 2 (f ≤ 0.3), where finite-N simulations at N ≤ 800 deviate by up to 16%
@@ -102,39 +104,63 @@ def _rel_errors(sim: Sequence[float], pred: Sequence[float]) -> list[float]:
     return [abs(s - p) / p for s, p in zip(sim, pred)]
 
 
-def run_case(case: PruningCase, *, N: int, seeds: int, workers: int | None = None,
-             on_fit: Callable[[], None] | None = None) -> dict:
-    """Simulate one case over seeds and compare it point by point with the theory."""
-    sim = simulate_curve(case.alpha_tot, N=N, keep=case.keep, prune=case.prune, probe_angle=case.probe_angle,
-                         seeds=seeds, workers=workers, on_done=(lambda k, r: on_fit()) if on_fit else None)
+def run_case(case: PruningCase, *, N: int, seeds: int, workers: int | None = None, precision: float | None = None,
+             max_seeds: int = 100, on_fit: Callable[[], None] | None = None) -> dict:
+    """Simulate one case over seeds and compare it point by point with the theory.
+
+    ``precision``: a target for the standard error relative to the mean; a point whose first
+    ``seeds`` seeds miss it gets further batches of ``seeds`` new seeds, up to ``max_seeds``. The
+    target is fixed before any comparison (it does not look at the theory), so points on a
+    transition, where single seeds scatter widely, are measured as precisely as the others.
+    """
+    sims = []
+    for a in case.alpha_tot:
+        seed_list = list(range(seeds))
+        sim = simulate_curve([a], N=N, keep=case.keep, prune=case.prune, probe_angle=case.probe_angle,
+                             seeds=seed_list, workers=workers, on_done=(lambda k, r: on_fit()) if on_fit else None)
+        errors = list(sim["test_errors"][0])
+        while precision is not None and len(errors) < max_seeds:
+            e = np.asarray(errors)
+            if e.std(ddof=1) / math.sqrt(len(e)) <= precision * e.mean():
+                break
+            more = list(range(len(errors), min(len(errors) + seeds, max_seeds)))
+            extra = simulate_curve([a], N=N, keep=case.keep, prune=case.prune, probe_angle=case.probe_angle,
+                                   seeds=more, workers=workers)
+            errors += extra["test_errors"][0]
+            sim["all_exact"] = sim["all_exact"] and extra["all_exact"]
+        e = np.asarray(errors)
+        sims.append({"alpha_tot": sim["alpha_tot"][0], "alpha_prune": sim["alpha_prune"][0], "mean": float(e.mean()),
+                     "sem": float(e.std(ddof=1) / math.sqrt(len(e))), "seeds": len(e), "all_exact": sim["all_exact"]})
     # theory at the simulation's own α_prune and kept fraction (rounding of P_kept)
-    keep_used = [ap / at for ap, at in zip(sim["alpha_prune"], sim["alpha_tot"])]
     uninformative = case.prune == "random" or case.probe_angle == 90.0
     pred = []
-    for ap, f in zip(sim["alpha_prune"], keep_used):
+    for s in sims:
         if uninformative:  # random subsampling, or a probe orthogonal to the teacher: no pruning
-            pred.append(theory.solve(ap, 1.0, 0.0, "hard").test_error)
+            pred.append(theory.solve(s["alpha_prune"], 1.0, 0.0, "hard").test_error)
         else:
-            pred.append(theory.solve(ap, min(f, 1.0), case.probe_angle, case.prune).test_error)
-    rel = _rel_errors(sim["test_error"], pred)
+            f = min(s["alpha_prune"] / s["alpha_tot"], 1.0)
+            pred.append(theory.solve(s["alpha_prune"], f, case.probe_angle, case.prune).test_error)
+    sim_err = [s["mean"] for s in sims]
+    sem = [s["sem"] for s in sims]
+    rel = _rel_errors(sim_err, pred)
     return {
         "name": case.name,
         "keep": case.keep,
         "prune": case.prune,
         "probe_angle": case.probe_angle,
         "note": case.note,
-        "alpha_tot": sim["alpha_tot"],
-        "alpha_prune": sim["alpha_prune"],
-        "test_error_sim": sim["test_error"],
-        "test_error_sem": sim["test_error_sem"],
+        "alpha_tot": [s["alpha_tot"] for s in sims],
+        "alpha_prune": [s["alpha_prune"] for s in sims],
+        "test_error_sim": sim_err,
+        "test_error_sem": sem,
+        "seeds": [s["seeds"] for s in sims],
         "test_error_theory": pred,
         "rel_err": rel,
         "mean_rel_err": float(np.mean(rel)),
         "max_rel_err": float(np.max(rel)),
         # the deviation in units of the simulation's standard error (is it noise?)
-        "z_scores": [float((s - p) / e) if e and e > 0 else None
-                     for s, p, e in zip(sim["test_error"], pred, sim["test_error_sem"])],
-        "all_exact": sim["all_exact"],
+        "z_scores": [float((s - p) / e) if e and e > 0 else None for s, p, e in zip(sim_err, pred, sem)],
+        "all_exact": all(s["all_exact"] for s in sims),
     }
 
 
@@ -200,13 +226,15 @@ def _pareto_summary(frontiers: dict) -> dict:
 
 def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None, N: int | None = None,
                      seeds: int | None = None, keep_min: float = 1e-3, workers: int | None = None,
+                     precision: float | None = None, max_seeds: int = 100,
                      plot_dir: str | Path | None = None, pareto: bool = True,
                      on_progress: Callable[[str, int], None] | None = None,
                      on_advance: Callable[[], None] | None = None) -> dict:
     """Run the comparison; write JSON and PNGs to ``plot_dir`` when given.
 
     ``on_progress(label, total)`` announces each stage with its number of steps; ``on_advance()``
-    marks one step done (progress bars).
+    marks one step done (progress bars). ``precision`` (default 1.5%, none with ``quick``): the
+    standard error each simulated point is run to, in batches of ``seeds`` seeds up to ``max_seeds``.
     """
     out_dir = check_plot_dir(plot_dir)
     N = (200 if quick else 400) if N is None else int(N)
@@ -217,6 +245,10 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
         raise InputError("seeds", f"need at least 2 seeds for a standard error, got {seeds}")
     if not (0 < keep_min < 1):
         raise InputError("keep_min", f"must lie in (0, 1), got {keep_min}")
+    if precision is None and not quick:
+        precision = 0.015
+    if precision is not None and not (0 < precision < 1):
+        raise InputError("precision", f"must lie in (0, 1), got {precision}")
     chosen = select_cases(cases, quick)
     adv = on_advance or (lambda: None)
     results = []
@@ -226,12 +258,14 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
     t0 = time.perf_counter()
     for case in chosen:
         t_case = time.perf_counter()
-        results.append(run_case(case, N=N, seeds=seeds, workers=workers, on_fit=adv))
+        results.append(run_case(case, N=N, seeds=seeds, workers=workers, precision=precision,
+                                max_seeds=max(max_seeds, seeds), on_fit=adv))
         timings[case.name] = time.perf_counter() - t_case
     timings["cases"] = time.perf_counter() - t0
     report: dict = {
         "cases": results,
-        "settings": {"N": N, "seeds": seeds, "quick": quick, "keep_min": keep_min},
+        "settings": {"N": N, "seeds": seeds, "quick": quick, "keep_min": keep_min, "precision": precision,
+                     "max_seeds": max(max_seeds, seeds)},
     }
     if pareto:
         alpha_grid = np.geomspace(0.5, 20, 6).tolist() if quick else np.geomspace(0.5, 500, 25).tolist()
