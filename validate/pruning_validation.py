@@ -140,6 +140,13 @@ def run_case(case: PruningCase, *, N: int, seeds: int, workers: int | None = Non
         else:
             f = min(s["alpha_prune"] / s["alpha_tot"], 1.0)
             pred.append(theory.solve(s["alpha_prune"], f, case.probe_angle, case.prune).test_error)
+    # a dense theory curve for the plot (the points alone would be joined by straight lines)
+    a_lo, a_hi = min(s["alpha_prune"] for s in sims), max(s["alpha_prune"] for s in sims)
+    dense = np.geomspace(a_lo, a_hi, 30).tolist()
+    if uninformative:
+        curve = theory.learning_curve(dense, 1.0, 0.0, "hard")
+    else:
+        curve = theory.learning_curve(dense, case.keep, case.probe_angle, case.prune)
     sim_err = [s["mean"] for s in sims]
     sem = [s["sem"] for s in sims]
     rel = _rel_errors(sim_err, pred)
@@ -155,6 +162,7 @@ def run_case(case: PruningCase, *, N: int, seeds: int, workers: int | None = Non
         "test_error_sem": sem,
         "seeds": [s["seeds"] for s in sims],
         "test_error_theory": pred,
+        "theory_curve": {"alpha_prune": dense, "test_error": [c.test_error for c in curve]},
         "rel_err": rel,
         "mean_rel_err": float(np.mean(rel)),
         "max_rel_err": float(np.max(rel)),
@@ -317,15 +325,18 @@ def _pyplot():
 
 
 def plot_cases(results: Sequence[dict], path: Path) -> Path:
-    """One panel per case: theory (line through the points) and simulation ± 2 s.e.m."""
+    """One panel per case: theory (a dense curve) and simulation ± 2 s.e.m."""
     plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
     n = len(results)
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.0 * rows), squeeze=False)
     for ax, r in zip(axes.ravel(), results):
         a = np.asarray(r["alpha_prune"])
-        ax.plot(a, r["test_error_theory"], "-", color="k", lw=1.2, label="replica theory")
+        ax.plot(r["theory_curve"]["alpha_prune"], r["theory_curve"]["test_error"], "-", color="k", lw=1.2,
+                label="replica theory")
         ax.errorbar(a, r["test_error_sim"], yerr=2 * np.asarray(r["test_error_sem"], dtype=float), fmt="o", ms=4,
                     color="C1", capsize=2, label="simulation ± 2 s.e.m.")
         ax.set_xscale("log")
@@ -333,6 +344,7 @@ def plot_cases(results: Sequence[dict], path: Path) -> Path:
         ax.set_title(f"{r['name']}\nmax rel. err {100 * r['max_rel_err']:.1f}%", fontsize=8)
         ax.set_xlabel("α_prune", fontsize=8)
         ax.tick_params(labelsize=7)
+        ax.xaxis.set_minor_formatter(NullFormatter())
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     axes.ravel()[0].legend(fontsize=7)
