@@ -15,9 +15,11 @@ Throughput counts training steps only (forward, backward, clipping, AdamW, batch
 per token are nanoGPT's estimate_mfu form (6N + 12 L d T), the same for both arms.
 
 PyTorch is not a project dependency: install it beside the project (``pip install torch``, CPU
-build) to run its arm; without it the script says so and measures this trainer alone. Each arm runs
-in turn in blocks of steps, repeatedly, and the best block counts, which keeps some of the noise of a
-shared machine out; still, run it on a quiet machine. ``--quick`` runs a short check.
+build) to run its arm; without it the script says so and measures this trainer alone. By default each
+arm runs in its own subprocess (``--arm ours`` / ``--arm pytorch``), one after the other: in one
+process the idle threads of one arm's thread pools (OpenBLAS, Numba, PyTorch's OpenMP) spin while the
+other arm runs, and on 2 cores that slowed both arms by 10-50x. Within an arm, blocks of steps run
+repeatedly and the best block counts; still, run it on a quiet machine. ``--quick`` runs a short check.
 
     python benchmarks/bench_transformer.py [--quick] [--threads 2] [--json]
 """
@@ -205,7 +207,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="threads for BLAS, Numba and PyTorch (default: all cores)")
     ap.add_argument("--configs", default="a,b,c,a16", help="which of a, b, c, a16 to run")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    ap.add_argument("--arm", choices=("both", "ours", "pytorch", "inline"), default="both",
+                    help="both: each arm in its own subprocess (default); inline: both in this process")
     args = ap.parse_args(argv)
+    if args.arm == "both":
+        return run_arms_in_subprocesses(args)
 
     threads = args.threads or os.cpu_count() or 1
     from threadpoolctl import threadpool_limits
@@ -236,9 +242,11 @@ def main(argv=None) -> int:
             n_models = 16 if key == "a16" else 1
             cfg = TransformerConfig(**CONFIGS[key[0]])
             fpt = flops_per_token(cfg)
-            ours = OursArm(cfg, n_models, corpus.train)
-            arms = {"ours": (ours.steps, ours.tokens_per_step)}
-            if torch is not None:
+            arms = {}
+            if args.arm in ("ours", "inline"):
+                ours = OursArm(cfg, n_models, corpus.train)
+                arms["ours"] = (ours.steps, ours.tokens_per_step)
+            if torch is not None and args.arm in ("pytorch", "inline"):
                 tarms = [TorchArm(cfg, s, corpus.train) for s in range(n_models)]
 
                 def torch_steps(n, tarms=tarms):  # the models one after another, n steps each
@@ -247,15 +255,17 @@ def main(argv=None) -> int:
 
                 arms["pytorch"] = (torch_steps, sum(t.tokens_per_step for t in tarms))
             rates = best_rate(arms, rounds, block)
-            row = {"config": key, "models": n_models, "flops_per_token": fpt, "peak_gflops": peak,
-                   "ours_tokens_per_s": rates["ours"], "ours_mfu": rates["ours"] * fpt / (peak * 1e9)}
-            if torch is not None:
+            row = {"config": key, "models": n_models, "flops_per_token": fpt, "peak_gflops": peak}
+            if "ours" in rates:
+                row.update({"ours_tokens_per_s": rates["ours"], "ours_mfu": rates["ours"] * fpt / (peak * 1e9)})
+            if "pytorch" in rates:
                 row.update({"pytorch_tokens_per_s": rates["pytorch"],
                             "pytorch_mfu": rates["pytorch"] * fpt / (peak * 1e9),
-                            "ratio": rates["ours"] / rates["pytorch"],
                             "pytorch_params": tarms[0].n_params})
+                if "ours" in rates:
+                    row["ratio"] = rates["ours"] / rates["pytorch"]
             results.append(row)
-            if not args.json:
+            if not args.json and args.arm == "inline":
                 msg = (f"({key}) ours {rates['ours']:9.0f} tok/s  MFU {row['ours_mfu']:5.1%}")
                 if torch is not None:
                     msg += (f" | pytorch {rates['pytorch']:9.0f} tok/s  MFU {row['pytorch_mfu']:5.1%}"
@@ -268,6 +278,54 @@ def main(argv=None) -> int:
     else:
         print(f"float32 matmul peak {peak:.0f} GFLOP/s on {threads} threads"
               + ("" if torch is None else f"; PyTorch {torch.__version__}"))
+    return 0
+
+
+def run_arms_in_subprocesses(args) -> int:
+    """Each arm in a fresh process of this script; the float32 peak measured here, in the same run."""
+    import subprocess
+
+    from threadpoolctl import threadpool_limits
+
+    threads = args.threads or os.cpu_count() or 1
+    with threadpool_limits(limits=threads):
+        peak = matmul_peak(1.0 if args.quick else 3.0)
+    common = ["--configs", args.configs, "--threads", str(threads), "--json"] + (["--quick"] if args.quick else [])
+    by_arm = {}
+    for arm in ("ours", "pytorch"):
+        proc = subprocess.run([sys.executable, __file__, "--arm", arm, *common], capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"{arm} arm failed", file=sys.stderr)
+            return 1
+        by_arm[arm] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if proc.stderr.strip():
+            print(proc.stderr.strip(), file=sys.stderr)
+    results = []
+    for ours_row, torch_row in zip(by_arm["ours"]["results"], by_arm["pytorch"]["results"]):
+        row = {"config": ours_row["config"], "models": ours_row["models"],
+               "flops_per_token": ours_row["flops_per_token"], "peak_gflops": peak,
+               "ours_tokens_per_s": ours_row["ours_tokens_per_s"]}
+        row["ours_mfu"] = row["ours_tokens_per_s"] * row["flops_per_token"] / (peak * 1e9)
+        if "pytorch_tokens_per_s" in torch_row:
+            row["pytorch_tokens_per_s"] = torch_row["pytorch_tokens_per_s"]
+            row["pytorch_mfu"] = row["pytorch_tokens_per_s"] * row["flops_per_token"] / (peak * 1e9)
+            row["ratio"] = row["ours_tokens_per_s"] / row["pytorch_tokens_per_s"]
+            row["pytorch_params"] = torch_row.get("pytorch_params")
+        results.append(row)
+    torch_version = by_arm["pytorch"].get("torch")
+    out = {"threads": threads, "peak_gflops_float32": peak, "quick": args.quick, "results": results,
+           "torch": torch_version, "arms": "separate processes"}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    for row in results:
+        msg = f"({row['config']}) ours {row['ours_tokens_per_s']:9.0f} tok/s  MFU {row['ours_mfu']:5.1%}"
+        if "ratio" in row:
+            msg += (f" | pytorch {row['pytorch_tokens_per_s']:9.0f} tok/s  MFU {row['pytorch_mfu']:5.1%}"
+                    f" | ratio {row['ratio']:.2f}x")
+        print(msg)
+    print(f"float32 matmul peak {peak:.0f} GFLOP/s on {threads} threads; arms in separate processes"
+          + ("" if torch_version is None else f"; PyTorch {torch_version}"))
     return 0
 
 
