@@ -43,7 +43,7 @@ import sympy as sp
 
 from theory.errors import InputError
 from theory.laws import D, Law, N
-from theory.optimal import LOG6, LOG_C_MAX, derive, frontier
+from theory.optimal import LOG6, derive, frontier, solve_log_compute
 
 KAPLAN_EXPONENT = 0.73  # N_opt ∝ C^0.73 (Kaplan et al. 2020; REFERENCES.md §1)
 CHINCHILLA_TOKENS_PER_PARAM = 20.0  # Hoffmann et al. 2022 Approach 1 (REFERENCES.md §2) [quoted]
@@ -143,38 +143,17 @@ def loss_along(law: Law, params, rule: AllocationRule | None, C) -> np.ndarray:
 
 def log_compute_along(law: Law, values, rule: AllocationRule | None, log_r, log_c_guess) -> np.ndarray:
     """log C at which ``rule`` reaches the reducible loss exp(log_r); +inf where never (below 1e304
-    FLOPs), −inf where already below at the smallest budget. Bracketed root finding in log C, as
-    theory.optimal does for its frontier."""
+    FLOPs), −inf where already below at the smallest budget. Bracketed root finding in log C
+    (theory.optimal.solve_log_compute, shared with the compute-optimal frontier)."""
     front = frontier(law, values)
     log_r = np.asarray(log_r, dtype=float)
     guess = np.broadcast_to(np.asarray(log_c_guess, dtype=float), log_r.shape)
     if rule is None:
         return front.log_compute_for(log_r, guess)
-    from scipy.optimize.elementwise import bracket_root, find_root
-
     # smallest budget: at least one token at the rule's N (C > 6N) and a margin
     lo = max(LOG6 + 1.0, (LOG6 + math.log(rule.anchor_params) - rule.exponent * math.log(rule.anchor_compute))
              / (1.0 - rule.exponent) + 1e-6)
-
-    def gap(lc, lr):
-        return log_reducible_along(law, values, rule, lc) - lr
-
-    out = np.where(np.isneginf(log_r), np.inf, np.where(log_r == np.inf, -np.inf, np.nan))
-    finite = np.isfinite(log_r)
-    if np.any(finite):
-        lr = log_r[finite]
-        start = np.clip(guess[finite], lo + 1.0, LOG_C_MAX - 1.0)
-        bracket = bracket_root(gap, start - 0.5, start + 0.5, xmin=lo, xmax=LOG_C_MAX, args=(lr,), maxiter=200)
-        ok = bracket.status == 0
-        solved = np.full(lr.shape, np.nan)
-        if np.any(ok):
-            root = find_root(gap, (bracket.bracket[0][ok], bracket.bracket[1][ok]), args=(lr[ok],),
-                             tolerances=dict(xatol=1e-13, xrtol=1e-15), maxiter=200)
-            solved[ok] = root.x
-        above_at_max = gap(np.full(lr.shape, LOG_C_MAX), lr) > 0
-        solved[~ok] = np.where(above_at_max[~ok], np.inf, -np.inf)
-        out[finite] = solved
-    return out
+    return solve_log_compute(lambda lc, lr: log_reducible_along(law, values, rule, lc) - lr, log_r, guess, lo)
 
 
 def _log_multiplier(law: Law, values, baseline: AllocationRule | None, trick: AllocationRule | None, log_c) -> np.ndarray:

@@ -494,32 +494,36 @@ class _Frontier:
             gamma, K = (float(v) for v in self._constants[-2:])
             # C_opt(L): (C/6) = (K / (L - F))^(1/gamma), taken in logs
             return LOG6 + (math.log(K) - log_r) / gamma
-        from scipy.optimize.elementwise import bracket_root, find_root
-
         lo = LOG6 + 1.0  # at least e FLOPs beyond one parameter and one token
+        return solve_log_compute(lambda lc, lr: self.at(lc)[1] - lr, log_r, guess, lo)
 
-        def gap(lc, lr):
-            return self.at(lc)[1] - lr
 
-        # log_r = -inf (no reducible loss left to reach): never reached; +inf: reached at any budget
-        out = np.where(np.isneginf(log_r), np.inf, np.where(log_r == np.inf, -np.inf, np.nan))
-        finite = np.isfinite(log_r)
-        if np.any(finite):
-            lr = log_r[finite]
-            start = np.clip(guess[finite], lo + 1.0, LOG_C_MAX - 1.0)
-            bracket = bracket_root(gap, start - 0.5, start + 0.5, xmin=lo, xmax=LOG_C_MAX, args=(lr,), maxiter=200)
-            ok = bracket.status == 0
-            solved = np.full(lr.shape, np.nan)
-            if np.any(ok):
-                root = find_root(gap, (bracket.bracket[0][ok], bracket.bracket[1][ok]), args=(lr[ok],),
-                                 tolerances=dict(xatol=1e-13, xrtol=1e-15), maxiter=200)
-                solved[ok] = root.x
-            # no bracket: the frontier is above the target even at the largest budget (never reached),
-            # or below it already at the smallest one
-            above_at_max = gap(np.full(lr.shape, LOG_C_MAX), lr) > 0
-            solved[~ok] = np.where(above_at_max[~ok], np.inf, -np.inf)
-            out[finite] = solved
-        return out
+def solve_log_compute(gap, log_r, guess, lo: float) -> np.ndarray:
+    """Roots in log C of ``gap(log_C, log_r) = 0`` for a gap that falls with compute (a log reducible
+    loss minus its target), elementwise over ``log_r``, bracketed in [lo, LOG_C_MAX] from ``guess``.
+
+    log_r = -inf (no reducible loss left to reach) gives +inf (never reached); +inf gives -inf
+    (reached at any budget); a target with no bracket is +inf when the frontier is still above it at
+    the largest budget, else -inf.
+    """
+    from scipy.optimize.elementwise import bracket_root, find_root
+
+    out = np.where(np.isneginf(log_r), np.inf, np.where(log_r == np.inf, -np.inf, np.nan))
+    finite = np.isfinite(log_r)
+    if np.any(finite):
+        lr = log_r[finite]
+        start = np.clip(guess[finite], lo + 1.0, LOG_C_MAX - 1.0)
+        bracket = bracket_root(gap, start - 0.5, start + 0.5, xmin=lo, xmax=LOG_C_MAX, args=(lr,), maxiter=200)
+        ok = bracket.status == 0
+        solved = np.full(lr.shape, np.nan)
+        if np.any(ok):
+            root = find_root(gap, (bracket.bracket[0][ok], bracket.bracket[1][ok]), args=(lr[ok],),
+                             tolerances=dict(xatol=1e-13, xrtol=1e-15), maxiter=200)
+            solved[ok] = root.x
+        above_at_max = gap(np.full(lr.shape, LOG_C_MAX), lr) > 0
+        solved[~ok] = np.where(above_at_max[~ok], np.inf, -np.inf)
+        out[finite] = solved
+    return out
 
 
 @functools.lru_cache(maxsize=128)
