@@ -323,7 +323,9 @@ def extrapolation_command(
                   f"{100 * p['rel_err']:.2f}%", f"({p['interval'][0]:.4f}, {p['interval'][1]:.4f})", "yes" if p["inside"] else "no")
     stdout_console.print(t)
     stdout_console.print(f"mean relative error {100 * res.mean_rel_err:.2f}%, max {100 * res.max_rel_err:.2f}%, "
-                         f"coverage {100 * res.coverage:.0f}% (nominal {100 * (1 - alpha):.0f}%)")
+                         f"coverage {100 * res.coverage:.0f}% of prediction intervals (nominal {100 * (1 - alpha):.0f}%), "
+                         f"{100 * res.coverage_mean_curve:.0f}% of mean-curve intervals; mean log error {res.mean_log_error:+.4f} "
+                         f"against a training residual scale of {res.residual_scale:.4f}")
 
 
 # --- validate huber-reduction ---------------------------------------------------------------------

@@ -565,6 +565,9 @@ class FitResult:
     nit: int = 0  # scipy iterations of the final polish
     mean_nit: float = 0.0  # mean L-BFGS iterations per start over the grid
     options: dict = field(default_factory=dict)
+    # Gauss-Newton leverage of each run (caller's row order): h_i = [J (J^T J)^+ J^T]_ii with
+    # J = d log Lhat / d phi at the optimum; used to inflate residuals for predictive intervals.
+    leverage: np.ndarray | None = None
 
     def summary(self) -> dict:
         return {
@@ -706,6 +709,22 @@ def _fit_objective(objective, starts, *, max_starts, polish, n_candidates, n_ref
     return info, batch
 
 
+def gauss_newton_leverage(J: np.ndarray) -> np.ndarray:
+    """Diagonal of the hat matrix J (J^T J)^+ J^T for a Jacobian J (n points, p parameters).
+
+    The leverage of nonlinear least squares at the optimum (Seber & Wild 1989, Nonlinear Regression,
+    §4.6): h_i is how much run i pulls its own fitted value. In-sample residuals are shrunk by about
+    sqrt(1 - h_i) relative to the noise of a new run, which `validate.bootstrap.predictive_interval`
+    undoes. Computed from the thin SVD (rank-revealing, so a flat direction of the law costs nothing).
+    """
+    J = np.asarray(J, dtype=float)
+    if J.size == 0 or not np.all(np.isfinite(J)):
+        return np.full(J.shape[0], np.nan)
+    U, s, _ = np.linalg.svd(J, full_matrices=False)
+    rank = int(np.sum(s > s.max() * max(J.shape) * np.finfo(float).eps)) if s.size else 0
+    return np.sum(U[:, :rank] ** 2, axis=1)
+
+
 def fit_law(
     law,
     inputs: Mapping[str, object] | np.ndarray,
@@ -729,9 +748,12 @@ def fit_law(
     objective, order = make_objective(law, inputs, y, loss=loss, delta=delta, reduction=reduction, engine=engine)
     info, _ = fit_objective(objective, starts, max_starts=max_starts, polish=polish, gtol=gtol, ftol=ftol,
                             maxiter=maxiter, seed=seed)
-    resid_sorted = objective.log_predict(info["phi"])[0] - objective.log_y
+    pred_sorted, G = objective.log_predict(info["phi"], grad=True)
+    resid_sorted = pred_sorted[0] - objective.log_y
     resid = np.empty_like(resid_sorted)
     resid[order] = resid_sorted
+    lev = np.empty_like(resid_sorted)
+    lev[order] = gauss_newton_leverage(G[0].T)
     return FitResult(
         law=law,
         params=objective.params_from_phi(info["phi"]),
@@ -748,6 +770,7 @@ def fit_law(
         candidates=info["candidates"],
         refit_starts=info["refit_starts"],
         log_residuals=resid,
+        leverage=lev,
         loss=loss,
         delta=delta,
         reduction=reduction,
@@ -960,9 +983,10 @@ class ScalingLawRegressor:
     def predict_interval(self, X, alpha: float = 0.05, *, noise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(prediction, lower, upper) at level 1 - alpha from the bootstrap fits (run if not yet).
 
-        With ``noise`` (a prediction interval for a new run) each replicate's prediction is multiplied
-        by exp(residual) for a log residual drawn from the full fit's residuals; without, it is a
-        confidence interval for the law's mean curve.
+        With ``noise`` (a prediction interval for a new run) each replicate's prediction is combined
+        with a log residual drawn from the full fit's leverage-inflated residuals (Davison & Hinkley
+        1997, Alg. 6.4; see `validate.bootstrap.predictive_interval`); without, it is a confidence
+        interval for the law's mean curve.
         """
         from validate.bootstrap import predictive_interval
 
