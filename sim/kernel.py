@@ -22,12 +22,25 @@ set, or a large sample of Gaussian inputs) with the uniform distribution; traini
 i.i.d. from it (with replacement, as the theory assumes) and E_g is the mean squared error over the
 whole pool. The theory's spectrum is then exactly the eigendecomposition of K_pool / N.
 
-Speed: per seed, one Gram matrix at the largest P and one Cholesky factor L. The factor of
+Speed: per seed, one Gram matrix at the largest P and one float64 Cholesky factor L. The factor of
 K[:p, :p] + λI is the leading block L[:p, :p], so every nested size is solved from L: one forward
 substitution (nested by construction) and ONE multi-right-hand-side backward substitution whose
 right-hand sides are zero-padded below row p (the padding solves to zero, leaving exactly the leading
-block's solution). Random numbers come from numpy on the host (the same draws on CPU and GPU), seeded
-per seed, per mode chunk, so each seed's numbers do not depend on how many seeds run beside it.
+block's solution). Seeds run side by side on threads, one BLAS thread each (`seed_workers`). Random
+numbers come from numpy on the host (the same draws on CPU and GPU), seeded per seed, per mode chunk,
+so each seed's numbers do not depend on how many seeds run beside it or on how many threads run them.
+
+Measured and rejected (digits, P = 2000, 12 sizes, 10 outputs, one core; benchmarks/bench_kernel.py):
+- float32 Cholesky as a preconditioner with float64 iterative refinement of all 120 nested systems:
+  the float32 factor costs ~27 ms against ~60 ms, but each refinement step (a float64 residual
+  product K·A plus two float32 triangular solves over 120 right-hand sides) costs ~30 ms and two
+  steps are needed for float64 quality (relative error 3e-8 after one, 7e-12 after two): ~100 ms
+  against ~75 ms for the float64 path.
+- predictions as prefix sums of rows of V = L⁻¹ K[idx, pool] (one forward solve serves every size):
+  that solve has N = 1,797 right-hand sides, P²N ≈ 7e9 multiply-adds, 2.7× the Cholesky itself;
+  the backward solve over sizes × outputs = 120 right-hand sides costs P²·120 ≈ 5e8.
+- the kernel's pool spectrum is not low-rank at float64 precision (digits, RBF ℓ = 6: the eigenvalues
+  beyond the 1,000th still sum to 0.05 against the ridge 0.1), so no truncation is exact.
 """
 
 from __future__ import annotations
@@ -224,11 +237,12 @@ def synthetic_errors_one_seed(eta: np.ndarray, v: np.ndarray, sizes: np.ndarray,
 
 def synthetic_learning_curve(eta, v, P: Sequence[int], *, ridge: float = 0.0, noise: float = 0.0, seeds=10,
                              seed: int = 0, device: str = "cpu", backend: Backend | None = None,
-                             on_seed: Callable[[int], None] | None = None) -> LearningCurve:
+                             on_seed: Callable[[int], None] | None = None, workers: int | None = None) -> LearningCurve:
     """Learning curve of kernel ridge regression on the synthetic task (η, v) at the sample sizes P.
 
     ``seeds``: how many seeds (seed, seed+1, ...), or one count per size (sorted P). ``on_seed`` is
-    called after each seed (progress bars).
+    called after each seed (progress bars). ``workers``: seeds run side by side on this many threads
+    (CPU; None: `seed_workers`); the numbers do not depend on it.
     """
     eta = np.asarray(eta, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
@@ -241,14 +255,62 @@ def synthetic_learning_curve(eta, v, P: Sequence[int], *, ridge: float = 0.0, no
     counts = _seed_tiers(sizes, seeds)
     backend = backend or get_backend(device)
     n_rows = int(counts.max())
-    errors = np.full((n_rows, len(sizes)), np.nan)
-    for s in range(n_rows):
-        reach = sizes[counts > s]  # the sizes this seed runs (tiers: later seeds only at small P)
-        errors[s, : len(reach)] = synthetic_errors_one_seed(eta, v, reach, ridge=ridge, noise=noise,
-                                                             seed=seed + s, backend=backend)
-        if on_seed:
-            on_seed(s)
+
+    def one_seed(s: int) -> np.ndarray:  # tiers: later seeds run only the smaller sizes
+        return synthetic_errors_one_seed(eta, v, sizes[counts > s], ridge=ridge, noise=noise, seed=seed + s,
+                                         backend=backend)
+
+    errors = _run_seeds(one_seed, sizes, counts, backend, workers, on_seed)
     return LearningCurve(sizes, errors, np.arange(seed, seed + n_rows), backend.name)
+
+
+def seed_workers(n_seeds: int, backend: Backend) -> int:
+    """Threads for running seeds in parallel: as many as BLAS would use (one BLAS thread each), on CPU.
+
+    Measured (../shared/PERF_NOTES.md, Kernel ridge regression; benchmarks/bench_kernel.py): on 2 cores
+    two seeds side by side, each factoring on one core, beat one seed at a time on two BLAS threads
+    (LAPACK's potrf and the triangular solves scale poorly from one to two threads at P ≈ 2000, and
+    the gathers and Python steps between them run on one core anyway)."""
+    if backend.is_gpu or n_seeds <= 1:
+        return 1
+    from threadpoolctl import threadpool_info
+
+    threads = max([int(info.get("num_threads") or 1) for info in threadpool_info() if info.get("user_api") == "blas"]
+                  or [1])
+    return max(1, min(n_seeds, threads))
+
+
+def _run_seeds(one_seed: Callable[[int], np.ndarray], sizes: np.ndarray, counts: np.ndarray, backend: Backend,
+               workers: int | None, on_seed: Callable[[int], None] | None) -> np.ndarray:
+    """errors (seeds, sizes): one_seed(s) for every seed row, serially or on a thread pool.
+
+    Each seed draws its own numbers from its own generator, so the rows are the same whatever the
+    number of workers. LAPACK, BLAS, numpy's gathers and the random draws release the GIL, so the
+    threads run in parallel; BLAS is held to one thread per worker (../shared/PERF_NOTES.md, Threads)."""
+    n_rows = int(counts.max())
+    errors = np.full((n_rows, len(sizes)), np.nan)
+    workers = seed_workers(n_rows, backend) if workers is None else max(1, int(workers))
+    if backend.is_gpu:
+        for s in range(n_rows):
+            row = one_seed(s)
+            errors[s, : len(row)] = row
+            if on_seed:
+                on_seed(s)
+        return errors
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    # one BLAS thread per seed even when seeds run one at a time: the summation order inside BLAS
+    # depends on its thread count, so this keeps a seed's numbers bit-identical however many run
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=min(workers, n_rows)) as pool:
+        futures = [pool.submit(one_seed, s) for s in range(n_rows)]
+        for s, fut in enumerate(futures):  # in seed order, so progress and errors are reported in order
+            row = fut.result()
+            errors[s, : len(row)] = row
+            if on_seed:
+                on_seed(s)
+    return errors
 
 
 def _check_ridge_noise(ridge: float, noise: float) -> None:
@@ -285,19 +347,41 @@ def load_dataset(name: str, *, pool: int = 4000, input_dim: int = 16, data_seed:
     raise InputError("data", f"must be one of {', '.join(d for d in DATASETS if d != 'synthetic')} for real inputs, got {name!r}")
 
 
+def _sum_repeated_rows(xp, idx, A):
+    """(u, B): the distinct draws u (sorted) and B = the rows of A summed per distinct draw (B[r] =
+    Σ_{i: idx[i] = u[r]} A[i]), so that K_pool[:, idx] A = K_pool[:, u] B."""
+    u, inverse = xp.unique(idx, return_inverse=True)
+    B = xp.zeros((len(u), A.shape[1]))
+    if xp is np:
+        np.add.at(B, inverse, A)
+    else:  # CuPy
+        import cupyx
+
+        cupyx.scatter_add(B, inverse, A)
+    return u, B
+
+
 def pool_errors_one_seed(K_pool, Y_pool, sizes: np.ndarray, *, ridge: float, seed: int, backend: Backend) -> np.ndarray:
-    """E_g at each nested size for one seed: train on P i.i.d. draws from the pool, test on the pool."""
+    """E_g at each nested size for one seed: train on P i.i.d. draws from the pool, test on the pool.
+
+    The Gram matrix of the draws idx is K_pool[idx][:, idx] (two gathers). Predictions on the pool are
+    K_pool[:, idx] α for every size and output at once; repeated draws share a column of K_pool, so
+    their coefficients are summed first and the product runs over the distinct draws only (at
+    P = 2000 from the 1,797 digits about 1,200 are distinct: 40% fewer multiply-adds).
+    """
     xp = backend.xp
     n_pool = K_pool.shape[0]
     n_total = int(sizes[-1])
     idx = np.random.default_rng([seed, 2]).integers(0, n_pool, size=n_total)
     idx_d = xp.asarray(idx)
-    # K_pool[idx][:, idx] is symmetric, so its transpose view is the Fortran-ordered matrix LAPACK
-    # factors in place (no second copy)
-    K = K_pool[idx_d[:, None], idx_d[None, :]].T
+    # K_pool[idx][:, idx] is symmetric, so the transpose view of the C-ordered gather is the
+    # Fortran-ordered matrix LAPACK factors in place (no second copy)
+    K = xp.take(xp.take(K_pool, idx_d, axis=0), idx_d, axis=1).T
     A = nested_ridge_solve(K, Y_pool[idx_d], sizes, ridge, backend)  # (n_total, n_sizes, C)
+    del K
     C = Y_pool.shape[1]
-    F = K_pool[:, idx_d] @ A.reshape(n_total, -1)  # predictions on the whole pool, every size in one product
+    u, B = _sum_repeated_rows(xp, idx_d, A.reshape(n_total, -1))
+    F = xp.take(K_pool, u, axis=1) @ B  # predictions on the pool, every size and output in one product
     F = F.reshape(n_pool, len(sizes), C)
     err = xp.sum((F - Y_pool[:, None, :]) ** 2, axis=(0, 2)) / n_pool
     return backend.to_host(err).astype(np.float64)
@@ -305,8 +389,11 @@ def pool_errors_one_seed(K_pool, Y_pool, sizes: np.ndarray, *, ridge: float, see
 
 def pool_learning_curve(K_pool, Y_pool, P: Sequence[int], *, ridge: float, seeds=10, seed: int = 0,
                         device: str = "cpu", backend: Backend | None = None,
-                        on_seed: Callable[[int], None] | None = None) -> LearningCurve:
-    """Learning curve on a finite population with kernel matrix K_pool (N, N) and targets Y_pool (N,[C])."""
+                        on_seed: Callable[[int], None] | None = None, workers: int | None = None) -> LearningCurve:
+    """Learning curve on a finite population with kernel matrix K_pool (N, N) and targets Y_pool (N,[C]).
+
+    ``workers``: seeds run in parallel on this many threads with one BLAS thread each (CPU; None: as
+    many as BLAS would use, see `seed_workers`); the numbers do not depend on it."""
     _check_ridge_noise(ridge, 0.0)
     sizes = _check_sizes(P)
     counts = _seed_tiers(sizes, seeds)
@@ -321,12 +408,11 @@ def pool_learning_curve(K_pool, Y_pool, P: Sequence[int], *, ridge: float, seeds
     if ridge == 0:
         raise InputError("ridge", "sampling with replacement repeats points, so K is singular at ridge 0; use a positive ridge")
     n_rows = int(counts.max())
-    errors = np.full((n_rows, len(sizes)), np.nan)
-    for s in range(n_rows):
-        reach = sizes[counts > s]
-        errors[s, : len(reach)] = pool_errors_one_seed(K_pool, Y_pool, reach, ridge=ridge, seed=seed + s, backend=backend)
-        if on_seed:
-            on_seed(s)
+
+    def one_seed(s: int) -> np.ndarray:
+        return pool_errors_one_seed(K_pool, Y_pool, sizes[counts > s], ridge=ridge, seed=seed + s, backend=backend)
+
+    errors = _run_seeds(one_seed, sizes, counts, backend, workers, on_seed)
     return LearningCurve(sizes, errors, np.arange(seed, seed + n_rows), backend.name)
 
 

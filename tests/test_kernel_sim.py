@@ -109,6 +109,36 @@ def test_pool_errors_are_the_pool_mean_squared_error():
         assert e == pytest.approx(np.mean(np.sum((K[:, idx[:p]] @ alpha - Y) ** 2, axis=1)), rel=1e-9)
 
 
+def test_pool_curve_with_many_repeated_draws_equals_refitting_kernel_ridge():
+    # P > N: most points are drawn several times (the repeated-draw summation in the prediction step);
+    # the reference refits scikit-learn's KernelRidge (float64) at every size, as the benchmark does
+    from sklearn.kernel_ridge import KernelRidge
+
+    X, Y = kernel_sim.load_dataset("digits")
+    X, Y = X[:150], Y[:150]
+    K = np.exp(-((X[:, None] - X[None]) ** 2).sum(-1) / (2 * 6.0**2))
+    sizes = [20, 90, 240]
+    curve = pool_learning_curve(K, Y, sizes, ridge=0.1, seeds=2, seed=3)
+    for s in range(2):
+        idx = np.random.default_rng([3 + s, 2]).integers(0, 150, size=240)
+        for j, p in enumerate(sizes):
+            model = KernelRidge(alpha=0.1, kernel="rbf", gamma=1 / 72).fit(X[idx[:p]], Y[idx[:p]])
+            ref = np.mean(np.sum((model.predict(X) - Y) ** 2, axis=1))
+            assert curve.errors[s, j] == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_seeds_on_threads_give_the_same_bits(workers):
+    eta, v = power_law_task(1.5, 2.0, 700)
+    one = synthetic_learning_curve(eta, v, [8, 64], ridge=1e-3, noise=0.1, seeds=4, workers=1)
+    many = synthetic_learning_curve(eta, v, [8, 64], ridge=1e-3, noise=0.1, seeds=4, workers=workers)
+    np.testing.assert_array_equal(one.errors, many.errors)
+    K, Y = dataset_kernel("gaussian", kernel="rbf", pool=300, input_dim=4)
+    a = pool_learning_curve(K, Y, [10, 40], ridge=0.05, seeds=[4, 3], workers=1)
+    b = pool_learning_curve(K, Y, [10, 40], ridge=0.05, seeds=[4, 3], workers=workers)
+    np.testing.assert_array_equal(a.errors, b.errors)
+
+
 def test_registry_run_is_one_deterministic_json_safe_seed():
     spec = get_simulator("kernel")
     assert spec.config_type is KernelConfig and {"seed", "device", "P"} <= set(spec.option_names())
