@@ -15,7 +15,10 @@ Gram matrix K):
 Synthetic tasks (``synthetic_learning_curve``): features φ_k(x_μ) are i.i.d. N(0, 1) for a finite
 number of modes M, so K = Φ diag(η) Φᵀ and the test error is exact, with no test set:
 E_g = Σ_k (η_k (Φᵀα)_k - v_k)². Power laws (``power_law_task``): η_k = k^(-b) / Σ_j j^(-b) (trace 1)
-and v_k² = k^(-a) / Σ_j j^(-a) (target variance 1), k = 1..M.
+and v_k² = k^(-a) / Σ_j j^(-a) (target variance 1), k = 1..M. A truncated infinite spectrum
+(``infinite_power_law_task``, ``spectrum = "infinite"``): η_k = k^(-b)/ζ(b), v_k² = k^(-a)/ζ(a) for all
+k ≥ 1, the first M modes explicit and the tail k > M as an extra ridge Σ_{k>M} η_k and extra,
+never-learned label noise Σ_{k>M} v_k² (its mean-field limit; the error is O(P η_{M+1}/κ)).
 
 Real inputs (``pool_learning_curve``): the population is a finite pool of N points (the digits data
 set, or a large sample of Gaussian inputs) with the uniform distribution; training sets are drawn
@@ -81,6 +84,41 @@ def power_law_task(spectrum_decay: float, target_decay: float, modes: int) -> tu
     power = np.exp(log_pow - log_pow.max())
     power /= power.sum()
     return eta, np.sqrt(power)
+
+
+SPECTRA = ("finite", "infinite")
+
+
+def infinite_power_law_task(spectrum_decay: float, target_decay: float, modes: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The infinite power law η_k = k^(-b)/ζ(b), v_k² = k^(-a)/ζ(a) (k = 1, 2, ...; trace 1, target
+    variance 1; b > 1, a > 1) cut after M = ``modes`` explicit modes: (η, v) for k ≤ M and the tail's
+    trace T_η = Σ_{k>M} η_k = ζ(b, M+1)/ζ(b) and target power T_v = Σ_{k>M} v_k² = ζ(a, M+1)/ζ(a)
+    (Hurwitz zeta).
+
+    How the simulator uses the tail (`synthetic_learning_curve`): on P training points the tail's
+    kernel Σ_{k>M} η_k φ_k(x_μ) φ_k(x_ν) has mean T_η·I, and its target Σ_{k>M} v_k φ_k(x_μ) is, with
+    Gaussian features, independent of the explicit modes with variance T_v. Replacing the tail kernel
+    by its mean makes the tail an extra ridge T_η and its target extra label noise T_v that the
+    predictor never learns (it adds T_v to the test error). What that neglects is the tail's own
+    learning and fluctuation, O(p η_{M+1}/κ) relative: theory/spectral.py `truncation_error` measures it
+    (M = 10^4 at P = 4096: 0.2-3% for b = 2.5-1.5; it vanishes as M grows, see the tests).
+    """
+    import scipy.special
+
+    if not (math.isfinite(spectrum_decay) and spectrum_decay > 1):
+        raise InputError("spectrum_decay", f"an infinite spectrum needs b > 1 (finite trace), got {spectrum_decay!r}")
+    if not (math.isfinite(target_decay) and target_decay > 1):
+        raise InputError("target_decay", f"an infinite spectrum needs a > 1 (finite target variance), got {target_decay!r}")
+    if int(modes) != modes or modes < 1:
+        raise InputError("modes", f"must be a whole number >= 1, got {modes!r}")
+    b, a = float(spectrum_decay), float(target_decay)
+    zb, za = float(scipy.special.zeta(b)), float(scipy.special.zeta(a))
+    k = np.arange(1, int(modes) + 1, dtype=np.float64)
+    eta = np.exp(-b * np.log(k)) / zb
+    v = np.sqrt(np.exp(-a * np.log(k)) / za)
+    tail_eta = float(scipy.special.zeta(b, int(modes) + 1)) / zb
+    tail_power = float(scipy.special.zeta(a, int(modes) + 1)) / za
+    return eta, v, tail_eta, tail_power
 
 
 # --- Results -------------------------------------------------------------------------------------------
@@ -237,12 +275,16 @@ def synthetic_errors_one_seed(eta: np.ndarray, v: np.ndarray, sizes: np.ndarray,
 
 def synthetic_learning_curve(eta, v, P: Sequence[int], *, ridge: float = 0.0, noise: float = 0.0, seeds=10,
                              seed: int = 0, device: str = "cpu", backend: Backend | None = None,
-                             on_seed: Callable[[int], None] | None = None, workers: int | None = None) -> LearningCurve:
+                             on_seed: Callable[[int], None] | None = None, workers: int | None = None,
+                             tail_eta: float = 0.0, tail_power: float = 0.0) -> LearningCurve:
     """Learning curve of kernel ridge regression on the synthetic task (η, v) at the sample sizes P.
 
     ``seeds``: how many seeds (seed, seed+1, ...), or one count per size (sorted P). ``on_seed`` is
     called after each seed (progress bars). ``workers``: seeds run side by side on this many threads
-    (CPU; None: `seed_workers`); the numbers do not depend on it.
+    (CPU; None: `seed_workers`); the numbers do not depend on it. ``tail_eta``, ``tail_power``: the trace
+    and target power of modes beyond the explicit ones (a truncated infinite spectrum,
+    `infinite_power_law_task`): simulated as an extra ridge and extra label noise, plus the tail's
+    unlearned power in the test error.
     """
     eta = np.asarray(eta, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
@@ -251,14 +293,18 @@ def synthetic_learning_curve(eta, v, P: Sequence[int], *, ridge: float = 0.0, no
     if np.any(eta < 0) or not np.all(np.isfinite(eta)):
         raise InputError("spectrum", "eigenvalues must be finite and non-negative")
     _check_ridge_noise(ridge, noise)
+    if not (math.isfinite(tail_eta) and tail_eta >= 0 and math.isfinite(tail_power) and tail_power >= 0):
+        raise InputError("spectrum", f"tail trace and power must be finite and >= 0, got {tail_eta!r}, {tail_power!r}")
     sizes = _check_sizes(P)
     counts = _seed_tiers(sizes, seeds)
     backend = backend or get_backend(device)
     n_rows = int(counts.max())
 
     def one_seed(s: int) -> np.ndarray:  # tiers: later seeds run only the smaller sizes
-        return synthetic_errors_one_seed(eta, v, sizes[counts > s], ridge=ridge, noise=noise, seed=seed + s,
-                                         backend=backend)
+        # the tail: its mean kernel T_η·I joins the ridge, its target joins the label noise (the
+        # same unit normals, scaled by sqrt(σ² + T_v)), and it is never learned (+ T_v)
+        return synthetic_errors_one_seed(eta, v, sizes[counts > s], ridge=ridge + tail_eta, noise=noise + tail_power,
+                                         seed=seed + s, backend=backend) + tail_power
 
     errors = _run_seeds(one_seed, sizes, counts, backend, workers, on_seed)
     return LearningCurve(sizes, errors, np.arange(seed, seed + n_rows), backend.name)
@@ -446,7 +492,8 @@ class KernelConfig:
     noise: float = 0.0  # σ²: label-noise variance
     ridge: float = 1e-3  # λ in (K + λI) α = y
     P: tuple[int, ...] = (16, 64, 256, 1024)  # nested sample sizes
-    modes: int = 10000  # M: modes of the synthetic spectrum
+    modes: int = 10000  # M: modes of the synthetic spectrum (explicit modes when spectrum = infinite)
+    spectrum: str = "finite"  # finite: M modes | infinite: the infinite power law cut after M modes
     data: str = "synthetic"  # synthetic | digits | gaussian
     kernel: str = "rbf"  # rbf | laplace | relu_ntk (real inputs)
     lengthscale: float = 0.0  # ℓ of rbf / laplace; 0: the data set's default (default_lengthscale)
@@ -472,7 +519,11 @@ def validate_config(config: KernelConfig) -> None:
             raise InputError("target_decay", f"must be a finite number, got {config.target_decay!r}")
         if int(config.modes) != config.modes or config.modes < 1:
             raise InputError("modes", f"must be a whole number >= 1, got {config.modes!r}")
-        if config.ridge == 0 and max(config.P) >= config.modes:
+        if config.spectrum not in SPECTRA:
+            raise InputError("spectrum", f"must be one of {', '.join(SPECTRA)}, got {config.spectrum!r}")
+        if config.spectrum == "infinite":
+            infinite_power_law_task(config.spectrum_decay, config.target_decay, 1)
+        elif config.ridge == 0 and max(config.P) >= config.modes:
             raise InputError("ridge", f"ridgeless regression needs more modes ({config.modes}) than samples ({max(config.P)}): K is singular; use a positive ridge or more modes")
     else:
         check_kernel_args(config.kernel, config.lengthscale or 1.0, config.depth)
@@ -488,9 +539,13 @@ def simulate(config: KernelConfig, seeds=1, backend: Backend | None = None,
     validate_config(config)
     backend = backend or get_backend(config.device)
     if config.data == "synthetic":
-        eta, v = power_law_task(config.spectrum_decay, config.target_decay, config.modes)
+        if config.spectrum == "infinite":
+            eta, v, tail_eta, tail_power = infinite_power_law_task(config.spectrum_decay, config.target_decay, config.modes)
+        else:
+            (eta, v), tail_eta, tail_power = power_law_task(config.spectrum_decay, config.target_decay, config.modes), 0.0, 0.0
         return synthetic_learning_curve(eta, v, config.P, ridge=config.ridge, noise=config.noise, seeds=seeds,
-                                        seed=config.seed, backend=backend, on_seed=on_seed)
+                                        seed=config.seed, backend=backend, on_seed=on_seed,
+                                        tail_eta=tail_eta, tail_power=tail_power)
     K, Y = dataset_kernel(config.data, kernel=config.kernel, lengthscale=config.lengthscale, depth=config.depth,
                           pool=config.pool, input_dim=config.input_dim, backend=backend)
     return pool_learning_curve(K, Y, config.P, ridge=config.ridge, seeds=seeds, seed=config.seed,
@@ -520,6 +575,6 @@ SIMULATOR = SimulatorSpec(
 )
 
 __all__ = [
-    "DATASETS", "KERNELS", "KernelConfig", "LearningCurve", "SIMULATOR", "dataset_kernel", "load_dataset",
+    "DATASETS", "KERNELS", "SPECTRA", "KernelConfig", "infinite_power_law_task", "LearningCurve", "SIMULATOR", "dataset_kernel", "load_dataset",
     "nested_ridge_solve", "pool_learning_curve", "power_law_task", "run", "simulate", "synthetic_learning_curve",
 ]

@@ -182,3 +182,52 @@ def test_gpu_curves_equal_cpu_curves():
     g = pool_learning_curve(K, Y, [16, 256], ridge=0.1, seeds=3, backend=gpu)
     c = pool_learning_curve(Kc, Yc, [16, 256], ridge=0.1, seeds=3)
     np.testing.assert_allclose(g.errors, c.errors, rtol=1e-8)
+
+
+# --- Truncated infinite spectrum -------------------------------------------------------------------------
+
+def test_truncated_infinite_simulation_agrees_with_the_infinite_theory():
+    from theory.spectral import infinite_power_law_curve
+
+    eta, v, tail_eta, tail_power = kernel_sim.infinite_power_law_task(1.5, 2.0, 2048)
+    curve = synthetic_learning_curve(eta, v, [16, 64, 256], ridge=1e-3, noise=0.05, seeds=[200, 80, 30],
+                                     tail_eta=tail_eta, tail_power=tail_power)
+    theory = infinite_power_law_curve(1.5, 2.0, curve.P, ridge=1e-3, noise=0.05).test_error
+    rel = curve.mean / theory - 1
+    assert np.all(np.abs(rel) <= 0.06 + 3 * curve.sem / curve.mean), rel
+    assert np.mean(np.abs(rel)) <= 0.05, rel
+
+
+def test_truncated_simulation_converges_as_explicit_modes_grow():
+    # The same seeds at every M (a seed's first modes are the same draws at any M), against M = 4096.
+    # With M ≤ P the mean-field tail is a poor stand-in (the theory of the truncated model puts it 82%
+    # high at M = 64, P = 256); the simulation must show that bias, as predicted, and lose it as M grows.
+    from theory.spectral import truncation_error
+
+    P, seeds, ref_modes = [256], 16, 4096
+    runs = {}
+    for m in (64, 256, 1024, ref_modes):
+        eta, v, tail_eta, tail_power = kernel_sim.infinite_power_law_task(1.5, 2.0, m)
+        runs[m] = synthetic_learning_curve(eta, v, P, ridge=1e-3, seeds=seeds, tail_eta=tail_eta,
+                                           tail_power=tail_power).errors[:, 0]
+    ref = runs[ref_modes]
+    gaps = []
+    for m in (64, 256, 1024):
+        ratio = runs[m].mean() / ref.mean()
+        predicted = (1 + truncation_error(1.5, 2.0, P, modes=m, ridge=1e-3)[0]) / (
+            1 + truncation_error(1.5, 2.0, P, modes=ref_modes, ridge=1e-3)[0])
+        paired_sem = np.std(runs[m] / ref.mean() - ref / ref.mean(), ddof=1) / np.sqrt(seeds)
+        assert abs(ratio / predicted - 1) <= 3 * paired_sem + 0.03, (m, ratio, predicted)
+        gaps.append(abs(ratio - 1))
+    assert gaps[0] > 0.4 and gaps[0] > gaps[1] > gaps[2] and gaps[2] < 0.02, gaps
+
+
+def test_infinite_spectrum_config_and_its_bad_inputs():
+    out = kernel_sim.run(KernelConfig(spectrum="infinite", modes=300, P=(8, 32), ridge=0.0, seed=2))
+    assert 0 < out["test_error"][1] < out["test_error"][0] < 1  # ridge 0 is fine: the tail regularises
+    for config, field in ((KernelConfig(spectrum="infinite", spectrum_decay=0.9), "spectrum_decay"),
+                          (KernelConfig(spectrum="infinite", target_decay=1.0), "target_decay"),
+                          (KernelConfig(spectrum="bogus"), "spectrum")):
+        with pytest.raises(InputError) as e:
+            kernel_sim.simulate(config, seeds=1)
+        assert e.value.field == field

@@ -162,3 +162,69 @@ def test_bad_input_names_the_field():
     with pytest.raises(InputError) as e:
         spectral.test_error(-eta, power, [10])
     assert e.value.field == "spectrum"
+
+
+# --- Infinite power-law spectra (tail sums by Hurwitz zeta series) -------------------------------------
+
+def test_tail_series_equal_brute_force_sums():
+    # brute force: k ≤ N = 2·10^6 exactly, beyond that η ≪ z so each sum's rest is ≈ Σ_{k>N} η/z or
+    # Σ_{k>N} v² ≈ ∫_{N+1/2}^∞ (midpoint rule; relative error ~1/N² of a rest already ~1e-7 of the sum)
+    b, a, K, N = 3.0, 3.5, 1000, 2_000_000
+    c, d = 1 / 1.2020569031595942, 1 / 1.1267338673170566  # 1/ζ(3), 1/ζ(3.5)
+    tail = spectral.PowerLawTail.make(b, a, c, d, K)
+    k = np.arange(K + 1, N + 1, dtype=np.float64)
+    eta, power = c * k**-b, d * k**-a
+    rest_eta = c * (N + 0.5) ** (1 - b) / (b - 1)
+    rest_power = d * (N + 0.5) ** (1 - a) / (a - 1)
+    for rho in (0.25, 0.05):
+        z = c * (K + 1.0) ** -b / rho
+        h, dh = tail.newton_sums(np.array([z]))
+        g, bias = tail.error_sums(np.array([z]))
+        brute = [math.fsum(eta / (eta + z)) + rest_eta / z, math.fsum(eta * z / (eta + z) ** 2) + rest_eta / z,
+                 math.fsum(eta**2 / (eta + z) ** 2), math.fsum(power * z * z / (eta + z) ** 2) + rest_power]
+        np.testing.assert_allclose([h[0], dh[0], g[0], bias[0]], brute, rtol=1e-10)
+    assert tail.trace() == pytest.approx(math.fsum(eta) + rest_eta, rel=1e-12)
+    assert tail.power() == pytest.approx(math.fsum(power) + rest_power, rel=1e-12)
+
+
+@pytest.mark.parametrize("b,a,ridge,noise", [(1.5, 2.0, 0.0, 0.0), (1.2, 3.0, 1e-5, 0.1), (2.5, 1.5, 1e-8, 0.0)])
+def test_infinite_spectrum_kappa_satisfies_its_equation(b, a, ridge, noise):
+    # the check sums all modes independently: exact head plus Euler–Maclaurin for the rest
+    P = np.array([1.0, 37.0, 1e3, 4e4])
+    curve = spectral.infinite_power_law_curve(b, a, P, ridge=ridge, noise=noise)
+    assert np.all(spectral.infinite_kappa_residual(b, P, curve.kappa, ridge) < 1e-10)
+    assert np.all(curve.gamma < 1) and (noise > 0 or np.all(np.diff(curve.test_error) < 0))
+
+
+def test_infinite_spectrum_at_zero_samples_and_against_a_long_explicit_spectrum():
+    curve = spectral.power_law_curve(2.5, 3.0, [0, 10, 300], spectrum="infinite", ridge=1e-3)
+    assert curve.test_error[0] == 1.0 and curve.kappa[0] == pytest.approx(1.001)
+    # 10^6 explicit modes of a steep spectrum leave out a trace of ~5e-10 against κ ≳ 1e-3: the same
+    # curve to a few 1e-7
+    k = np.arange(1, 1_000_001, dtype=np.float64)
+    eta, power = k**-2.5 / 1.341487257250917, k**-3.0 / 1.2020569031595942  # ζ(2.5), ζ(3)
+    explicit = spectral.learning_curve(eta, power, [10, 300], ridge=1e-3)
+    np.testing.assert_allclose(curve.test_error[1:], explicit.test_error, rtol=2e-6)
+    assert abs(curve.test_error[2] / explicit.test_error[1] - 1) > 1e-8  # and the tail is not nothing
+
+
+@pytest.mark.parametrize("b,a", [(1.5, 2.0), (2.0, 2.5), (1.2, 3.0)])
+def test_infinite_spectrum_reaches_the_symbolic_exponent(b, a):
+    # the derivation's setting exactly: all modes, λ → 0, σ = 0; the local slope at P = 10^5 is within
+    # 1% of min(a − 1, 2b) (measured: 1e-5, 1e-5 and 4e-3 off)
+    P = np.array([1e5 / 1.01, 1e5 * 1.01])
+    err = spectral.infinite_power_law_curve(b, a, P).test_error
+    slope = -(math.log(err[1]) - math.log(err[0])) / (2 * math.log(1.01))
+    assert slope == pytest.approx(spectral.power_law_exponent(b, a), rel=0.01)
+
+
+def test_truncation_error_vanishes_as_explicit_modes_grow():
+    errs = [abs(spectral.truncation_error(1.5, 2.0, [256], modes=m, ridge=1e-3)[0]) for m in (64, 256, 1024, 8192)]
+    assert errs[0] > 0.5 and all(x > y for x, y in zip(errs, errs[1:])) and errs[-1] < 1e-4
+
+
+@pytest.mark.parametrize("b,a,field", [(1.0, 2.0, "spectrum_decay"), (1.5, 1.0, "target_decay"), (0.5, 2.0, "spectrum_decay")])
+def test_infinite_spectrum_needs_finite_trace_and_variance(b, a, field):
+    with pytest.raises(InputError) as e:
+        spectral.infinite_power_law_curve(b, a, [10])
+    assert e.value.field == field

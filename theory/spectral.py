@@ -157,7 +157,7 @@ def _compress(eta: np.ndarray, bins_per_e: int = 20) -> tuple[np.ndarray, np.nda
 
 
 def _solve_z(eta_w: tuple[np.ndarray, np.ndarray], p: np.ndarray, ridge: float, u0: np.ndarray,
-             lo: np.ndarray, hi: np.ndarray, tol: float, max_iter: int) -> np.ndarray:
+             lo: np.ndarray, hi: np.ndarray, tol: float, max_iter: int, tail=None) -> np.ndarray:
     """Safeguarded Newton on F(u) = λ e^(−u) + h(e^u) − p (decreasing in u), vectorised over p.
 
     [lo, hi] brackets the root (F(lo) > 0 > F(hi)); a Newton step leaving the bracket is replaced by
@@ -173,6 +173,9 @@ def _solve_z(eta_w: tuple[np.ndarray, np.ndarray], p: np.ndarray, ridge: float, 
         ua, pa = u[active], p[active]
         z = np.exp(ua)
         h, dh = _newton_sums(eta, w, z)
+        if tail is not None:  # modes beyond the explicit ones (an infinite spectrum)
+            th, tdh = tail.newton_sums(z)
+            h, dh = h + th, dh + tdh
         F = ridge / z + h - pa
         dF = -ridge / z - dh  # ∂F/∂u < 0
         la = np.where(F > 0, ua, lo[active])
@@ -321,8 +324,15 @@ def kappa_residual(eigenvalues, P, kappa, ridge: float) -> np.ndarray:
 
 
 def power_law_curve(spectrum_decay: float, target_decay: float, P, *, modes: int = 10_000, ridge: float = 0.0,
-                    noise: float = 0.0) -> SpectralCurve:
-    """E_g(P) for the power-law task of sim/kernel.py (same normalisation: trace 1, target variance 1)."""
+                    noise: float = 0.0, spectrum: str = "finite") -> SpectralCurve:
+    """E_g(P) for the power-law task of sim/kernel.py (same normalisation: trace 1, target variance 1).
+
+    ``spectrum``: "finite" (M = ``modes`` modes, normalised over them) or "infinite" (all modes,
+    normalised by ζ; ``modes`` is not used: see `infinite_power_law_curve`)."""
+    if spectrum not in SPECTRA:
+        raise InputError("spectrum", f"must be one of {', '.join(SPECTRA)}, got {spectrum!r}")
+    if spectrum == "infinite":
+        return infinite_power_law_curve(spectrum_decay, target_decay, P, ridge=ridge, noise=noise)
     return learning_curve(power_law_spectrum(spectrum_decay, modes), power_law_target(target_decay, modes), P,
                           ridge=ridge, noise=noise)
 
@@ -333,6 +343,213 @@ def local_exponent(eigenvalues, target_power, P, *, ridge: float = 0.0, noise: f
     up = test_error(eigenvalues, target_power, P * (1 + rel_step), ridge=ridge, noise=noise)
     down = test_error(eigenvalues, target_power, P / (1 + rel_step), ridge=ridge, noise=noise)
     return -(np.log(up) - np.log(down)) / (2 * math.log1p(rel_step))
+
+
+# --- Infinite power-law spectra ---------------------------------------------------------------------------
+
+SPECTRA = ("finite", "infinite")
+_TAIL_RATIO = 0.25  # η_{K+1}/z at most this at every solved z: the tail series gains 0.6 digits a term
+_TAIL_TERMS = 40  # 0.25^40 ≈ 1e-24 (terms carry weights up to n: still far below 1e-16)
+_MAX_EXPLICIT_MODES = 50_000_000
+
+
+@dataclass(frozen=True)
+class PowerLawTail:
+    """The modes k > K of η_k = c k^(−b), v_k² = d k^(−a), summed exactly as series in η/z.
+
+    For x = η/z < 1: η/(η+z) = Σ_{n≥1} (−1)^(n+1) xⁿ, and Σ_{k>K} k^(−s) = ζ(s, K+1) (Hurwitz zeta), so
+
+        h_tail(z)    = Σ_{k>K} η/(η+z)       = Σ_{n≥1} (−1)^(n+1)     (c/z)ⁿ ζ(nb, K+1)
+        dh_tail(z)   = Σ_{k>K} η z/(η+z)²    = Σ_{n≥1} (−1)^(n+1) n   (c/z)ⁿ ζ(nb, K+1)
+        g_tail(z)    = Σ_{k>K} η²/(η+z)²     = Σ_{n≥2} (−1)ⁿ (n−1)    (c/z)ⁿ ζ(nb, K+1)
+        bias_tail(z) = Σ_{k>K} v² z²/(η+z)²  = Σ_{n≥0} (−1)ⁿ (n+1)  d (c/z)ⁿ ζ(a + nb, K+1)
+
+    Successive terms shrink by about η_{K+1}/z (≤ 1/4 where used: K is chosen so, see
+    `infinite_power_law_curve`), so 40 terms reach double precision. The zeta values are computed
+    once per curve with mpmath (sympy's dependency) in log form: ζ(nb, K+1) ≈ (K+1)^(−nb) underflows
+    a double for large n, the products (c/z)ⁿ ζ(nb, K+1) ≈ (η_{K+1}/z)ⁿ do not.
+    """
+
+    b: float
+    a: float
+    c: float
+    d: float
+    K: int
+    log_zeta_b: np.ndarray  # log ζ(nb, K+1), n = 0..N (n = 0 unused)
+    log_zeta_ab: np.ndarray  # log ζ(a + nb, K+1), n = 0..N
+
+    @classmethod
+    def make(cls, b: float, a: float, c: float, d: float, K: int, terms: int = _TAIL_TERMS) -> "PowerLawTail":
+        import mpmath
+
+        n = np.arange(terms + 1)
+        lzb = np.array([-np.inf] + [float(mpmath.log(mpmath.zeta(k * b, K + 1))) for k in n[1:]])
+        lzab = np.array([float(mpmath.log(mpmath.zeta(a + k * b, K + 1))) for k in n])
+        return cls(b, a, c, d, int(K), lzb, lzab)
+
+    def _powers(self, z: np.ndarray, log_zeta: np.ndarray) -> np.ndarray:
+        """(N+1, len(z)): (c/z)ⁿ ζ(·, K+1) for n = 0..N, formed in log space."""
+        n = np.arange(len(log_zeta))[:, None]
+        with np.errstate(invalid="ignore"):
+            return np.exp(n * np.log(self.c / np.asarray(z, dtype=np.float64))[None, :] + log_zeta[:, None])
+
+    def newton_sums(self, z):
+        t = self._powers(z, self.log_zeta_b)
+        n = np.arange(t.shape[0])[:, None]
+        sign = np.where(n % 2 == 1, 1.0, -1.0)
+        return np.sum((sign * t)[1:], axis=0), np.sum((sign * n * t)[1:], axis=0)
+
+    def error_sums(self, z):
+        t = self._powers(z, self.log_zeta_b)
+        n = np.arange(t.shape[0])[:, None]
+        g = np.sum(((-1.0) ** n * (n - 1) * t)[2:], axis=0)
+        tb = self._powers(z, self.log_zeta_ab)
+        bias = self.d * np.sum((-1.0) ** n * (n + 1) * tb, axis=0)
+        return g, bias
+
+    def ratio(self, z) -> np.ndarray:
+        """η_{K+1}/z: the series' contraction per term."""
+        return self.c * (self.K + 1.0) ** (-self.b) / np.asarray(z, dtype=np.float64)
+
+    def trace(self) -> float:
+        """Σ_{k>K} η_k = c ζ(b, K+1)."""
+        return self.c * math.exp(self.log_zeta_b[1])
+
+    def power(self) -> float:
+        """Σ_{k>K} v_k² = d ζ(a, K+1)."""
+        return self.d * math.exp(self.log_zeta_ab[0])
+
+
+def _check_infinite_decays(spectrum_decay: float, target_decay: float) -> None:
+    if not (math.isfinite(spectrum_decay) and spectrum_decay > 1):
+        raise InputError("spectrum_decay", f"an infinite spectrum needs b > 1 (finite trace), got {spectrum_decay!r}")
+    if not (math.isfinite(target_decay) and target_decay > 1):
+        raise InputError("target_decay", f"an infinite spectrum needs a > 1 (finite target variance), got {target_decay!r}")
+
+
+def infinite_power_law_curve(spectrum_decay: float, target_decay: float, P, *, ridge: float = 0.0, noise: float = 0.0,
+                             min_explicit_modes: int = 10_000) -> SpectralCurve:
+    """E_g(P) for the infinite power law η_k = k^(−b)/ζ(b), v_k² = k^(−a)/ζ(a), k = 1, 2, ... (trace 1,
+    target variance 1; b > 1, a > 1): the BCP equations summed over ALL modes.
+
+    Modes k ≤ K are summed explicitly (the fused passes), the rest by `PowerLawTail`'s zeta series.
+    K is chosen before solving from a lower bound on the root: h(z) ≥ #{k: η_k ≥ z}/2, so the root z*
+    of p = λ/z + h(z) satisfies z* ≥ z_L = c (2p + 2)^(−b) (there h ≥ p + 1 > p); taking
+    K + 1 ≥ (2p + 2) · 4^(1/b) makes η_{K+1}/z* ≤ 1/4 for every p (about 5p explicit modes at b = 1.5).
+    The bound also brackets the ridgeless root (an infinite spectrum interpolates at any p: κ > 0).
+    """
+    import scipy.special
+
+    _check_infinite_decays(spectrum_decay, target_decay)
+    eta_dummy = np.ones(1)
+    _, _, P = _validate(eta_dummy, eta_dummy, P, ridge, noise)
+    b, a = float(spectrum_decay), float(target_decay)
+    c, d = 1.0 / float(scipy.special.zeta(b)), 1.0 / float(scipy.special.zeta(a))
+    p_max = float(P.max()) if len(P) else 0.0
+    K = max(int(min_explicit_modes), int(math.ceil((2 * p_max + 2) * _TAIL_RATIO ** (-1.0 / b))))
+    if K > _MAX_EXPLICIT_MODES:
+        raise InputError("P", f"sample sizes up to {p_max:g} need {K:,} explicit modes (limit {_MAX_EXPLICIT_MODES:,})")
+    k = np.arange(1, K + 1, dtype=np.float64)
+    eta = c * np.exp(-b * np.log(k))
+    power = d * np.exp(-a * np.log(k))
+    tail = PowerLawTail.make(b, a, c, d, K)
+
+    kappa = np.empty_like(P)
+    gamma = np.empty_like(P)
+    err = np.empty_like(P)
+    zero = P == 0
+    kappa[zero], gamma[zero], err[zero] = ridge + 1.0, 0.0, 1.0  # κ = λ + Σ η; E_g = Σ v²
+    pos = ~zero
+    if np.any(pos):
+        pa = P[pos]
+        hi = np.log((ridge + 1.0) / pa) + 1e-12  # h(z) < Σ η / z = 1/z
+        lo = np.log(c) - b * np.log(2 * pa + 2) - 1e-12
+        if ridge > 0:
+            lo = np.maximum(lo, np.log(ridge / pa) - 1e-12)
+        u0 = _solve_z(_compress(eta), pa, ridge, 0.5 * (lo + hi), lo, hi, 1e-6, 200, tail=tail)
+        u = _solve_z((eta, np.ones(K)), pa, ridge, u0, lo, hi, 1e-13, 100, tail=tail)
+        z = np.exp(u)
+        if np.any(tail.ratio(z) > _TAIL_RATIO * (1 + 1e-9)):  # the bound above guarantees it
+            raise AssertionError("tail series outside its convergence margin")
+        g, bias = _error_sums(eta, power, z)
+        tg, tbias = tail.error_sums(z)
+        gam = (g + tg) / pa
+        kappa[pos], gamma[pos] = z * pa, gam
+        err[pos] = (bias + tbias + noise * gam) / (1.0 - gam)
+    return SpectralCurve(P, kappa, gamma, err)
+
+
+def infinite_kappa_residual(spectrum_decay: float, P, kappa, ridge: float) -> np.ndarray:
+    """|κ − λ − κ Σ_{k≥1} η_k/(pη_k + κ)| / κ for the infinite power law, the sum to ~1e-15 by brute
+    force plus Euler–Maclaurin (an independent check of the zeta series): Σ_{k≤K} exactly
+    (math.fsum), the rest as ∫_K^∞ f − f(K)/2 − f'(K)/12 with f(k) = η_k/(pη_k + κ) ≈ η_k/κ there."""
+    import scipy.integrate
+    import scipy.special
+
+    b = float(spectrum_decay)
+    c = 1.0 / float(scipy.special.zeta(b))
+    out = []
+    for p, kap in zip(np.atleast_1d(P), np.atleast_1d(kappa)):
+        K = int(max(1e5, 50 * p))
+        k = np.arange(1, K + 1, dtype=np.float64)
+        eta = c * k ** (-b)
+        head = math.fsum(eta / (p * eta + kap))
+
+        def f(x):
+            e = c * x ** (-b)
+            return e / (p * e + kap)
+
+        # in s = log x the integrand f(e^s) e^s decays like e^((1 - b) s): quad converges cleanly
+        # (cut where it has fallen by e^-42 ≈ 1e-18)
+        integral = scipy.integrate.quad(lambda s: f(math.exp(s)) * math.exp(s), math.log(K),
+                                        math.log(K) + 42.0 / (b - 1.0), epsabs=0, epsrel=1e-13, limit=200)[0]
+        h = 1e-3 * K
+        fprime = (f(K + h) - f(K - h)) / (2 * h)
+        s = head + integral - f(K) / 2 - fprime / 12
+        out.append(abs(kap - ridge - kap * s) / kap)
+    return np.array(out)
+
+
+def truncated_power_law_task(spectrum_decay: float, target_decay: float, modes: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(η, v², T_η, T_v) of the infinite power law cut after ``modes`` explicit modes: η_k = k^(−b)/ζ(b)
+    and v_k² = k^(−a)/ζ(a) for k ≤ M, and the tail's trace T_η = ζ(b, M+1)/ζ(b) and target power
+    T_v = ζ(a, M+1)/ζ(a) (the numbers sim/kernel.py's truncated-infinite task uses)."""
+    import scipy.special
+
+    _check_infinite_decays(spectrum_decay, target_decay)
+    if int(modes) != modes or modes < 1:
+        raise InputError("modes", f"must be a whole number >= 1, got {modes!r}")
+    b, a = float(spectrum_decay), float(target_decay)
+    zb, za = float(scipy.special.zeta(b)), float(scipy.special.zeta(a))
+    k = np.arange(1, int(modes) + 1, dtype=np.float64)
+    eta = np.exp(-b * np.log(k)) / zb
+    power = np.exp(-a * np.log(k)) / za
+    return eta, power, float(scipy.special.zeta(b, modes + 1)) / zb, float(scipy.special.zeta(a, modes + 1)) / za
+
+
+def truncated_power_law_curve(spectrum_decay: float, target_decay: float, P, *, modes: int, ridge: float = 0.0,
+                              noise: float = 0.0) -> SpectralCurve:
+    """The theory of the SIMULATOR's truncated-infinite task (sim/kernel.py): M explicit modes, the tail's
+    kernel replaced by its mean T_η·I (an extra ridge) and its target by independent noise of variance
+    T_v that is also never learned: E_g = E_M(λ + T_η, σ² + T_v) + T_v.
+
+    Against `infinite_power_law_curve` this is exact to first order in p η_{M+1}/κ: the full κ equation
+    has κ Σ_{k>M} η_k/(pη_k + κ) = T_η − Σ_{k>M} pη_k²/(pη_k + κ), and the tail's error term
+    Σ_{k>M} v_k² κ²/(pη_k + κ)² = T_v − O(pη_{M+1}/κ)·T_v. The relative difference of the two curves is
+    therefore the approximation's error, to leading order (`truncation_error`)."""
+    eta, power, t_eta, t_v = truncated_power_law_task(spectrum_decay, target_decay, modes)
+    curve = learning_curve(eta, power, P, ridge=ridge + t_eta, noise=noise + t_v)
+    curve.test_error = curve.test_error + t_v
+    return curve
+
+
+def truncation_error(spectrum_decay: float, target_decay: float, P, *, modes: int, ridge: float = 0.0,
+                     noise: float = 0.0) -> np.ndarray:
+    """Relative error E_g(truncated model)/E_g(infinite) − 1 at each P: what simulating ``modes``
+    explicit modes plus the mean-field tail costs, according to the theory."""
+    inf = infinite_power_law_curve(spectrum_decay, target_decay, P, ridge=ridge, noise=noise).test_error
+    trunc = truncated_power_law_curve(spectrum_decay, target_decay, P, modes=modes, ridge=ridge, noise=noise).test_error
+    return trunc / inf - 1.0
 
 
 # --- Symbolic asymptotics ---------------------------------------------------------------------------
