@@ -16,6 +16,9 @@ _A = "Target decay a: target power in mode k ~ k^-a (normalised to variance 1)."
 _NOISE = "Label-noise variance sigma^2."
 _RIDGE = "Ridge lambda in (K + lambda I) alpha = y (K the unnormalised P x P Gram matrix)."
 _P = "Training-set sizes, comma-separated (nested: one factorisation serves all)."
+_SPECTRUM = ("finite: M modes, normalised over them; infinite: eta_k = k^-b/zeta(b), v_k^2 = k^-a/zeta(a) for all "
+             "k (b, a > 1); simulate keeps M explicit modes and the tail as extra ridge and label noise, predict "
+             "sums all modes.")
 
 
 def _nonneg(text: str, field: str) -> float:
@@ -33,7 +36,8 @@ def simulate_kernel(
     ridge: Annotated[str, typer.Option("--ridge", help=_RIDGE)] = "1e-3",
     P: Annotated[str, typer.Option("--P", help=_P)] = "16,64,256,1024",
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds to average (mean and standard error).")] = 10,
-    modes: Annotated[int, typer.Option("--modes", help="Modes M of the synthetic spectrum.")] = 10000,
+    modes: Annotated[int, typer.Option("--modes", help="Modes M of the synthetic spectrum (explicit modes with --spectrum infinite).")] = 10000,
+    spectrum: Annotated[str, typer.Option("--spectrum", help=_SPECTRUM)] = "finite",
     data: Annotated[str, typer.Option("--data", help="synthetic (eigenbasis task), digits or gaussian (real inputs).")] = "synthetic",
     kernel: Annotated[str, typer.Option("--kernel", help="rbf, laplace or relu_ntk (real inputs).")] = "rbf",
     lengthscale: Annotated[str, typer.Option("--lengthscale", help="RBF/Laplace length scale; 0: the data set's default.")] = "0",
@@ -55,7 +59,7 @@ def simulate_kernel(
         spectrum_decay=parse_float(spectrum_decay, "--spectrum-decay", positive=True),
         target_decay=parse_float(target_decay, "--target-decay"),
         noise=_nonneg(noise, "--noise"), ridge=_nonneg(ridge, "--ridge"),
-        P=tuple(parse_int_list(P, "--P")), modes=modes, data=data, kernel=kernel,
+        P=tuple(parse_int_list(P, "--P")), modes=modes, spectrum=spectrum, data=data, kernel=kernel,
         lengthscale=_nonneg(lengthscale, "--lengthscale"), depth=depth, pool=pool, input_dim=input_dim,
         seed=seed, device=device,
     )
@@ -82,7 +86,8 @@ def predict_kernel(
     noise: Annotated[str, typer.Option("--noise", help=_NOISE)] = "0",
     ridge: Annotated[str, typer.Option("--ridge", help=_RIDGE)] = "1e-3",
     P: Annotated[str, typer.Option("--P", help="Sample sizes, comma-separated (0 allowed: the target's variance).")] = "16,64,256,1024",
-    modes: Annotated[int, typer.Option("--modes", help="Modes M of the power-law spectrum.")] = 10000,
+    modes: Annotated[int, typer.Option("--modes", help="Modes M of the power-law spectrum (with --spectrum infinite: the explicit modes of the simulation whose truncation error is reported).")] = 10000,
+    spectrum: Annotated[str, typer.Option("--spectrum", help=_SPECTRUM)] = "finite",
     data: Annotated[str, typer.Option("--data", help="synthetic (power law), digits or gaussian (spectrum from K/N).")] = "synthetic",
     kernel: Annotated[str, typer.Option("--kernel", help="rbf, laplace or relu_ntk (real inputs).")] = "rbf",
     lengthscale: Annotated[str, typer.Option("--lengthscale", help="RBF/Laplace length scale; 0: the data set's default.")] = "0",
@@ -101,11 +106,17 @@ def predict_kernel(
     sizes = parse_int_list(P, "--P", minimum=0)
     if modes < 1:
         raise CLIError("--modes", f"must be at least 1, got {modes}")
+    if spectrum not in spectral.SPECTRA:
+        raise CLIError("--spectrum", f"must be one of {', '.join(spectral.SPECTRA)}, got {spectrum!r}")
+    if spectrum == "infinite" and data != "synthetic":
+        raise CLIError("--spectrum", "an infinite spectrum is a synthetic power law (use --data synthetic)")
     result: dict = {"data": data}
+    if data == "synthetic" and spectrum == "infinite":
+        return _predict_infinite(b, a, s2, lam, sizes, modes, json_out)
     if data == "synthetic":
         eta = spectral.power_law_spectrum(b, modes)
         power = spectral.power_law_target(a, modes)
-        result.update({"spectrum_decay": b, "target_decay": a})
+        result.update({"spectrum_decay": b, "target_decay": a, "spectrum": "finite", "modes": modes})
     elif data in ("digits", "gaussian"):
         from sim.kernel import dataset_kernel
 
@@ -144,6 +155,45 @@ def predict_kernel(
                                              ("local exponent", result["local_exponent"])])
     if result["exponent"] is not None:
         stdout_console.print(f"asymptotic exponent min(a-1, 2b) = {result['exponent']:.4g}")
+
+
+def _predict_infinite(b: float, a: float, s2: float, lam: float, sizes: list[int], modes: int, json_out: bool) -> None:
+    """`predict kernel --spectrum infinite`: the theory summed over all modes (tail by zeta series)."""
+    import numpy as np
+
+    from theory import spectral
+
+    curve = spectral.infinite_power_law_curve(b, a, sizes, ridge=lam, noise=s2)
+    positive = [p for p in sizes if p > 0]
+    local: list = []
+    if positive:
+        P = np.asarray(positive, dtype=np.float64)
+        up = spectral.infinite_power_law_curve(b, a, P * 1.001, ridge=lam, noise=s2).test_error
+        down = spectral.infinite_power_law_curve(b, a, P / 1.001, ridge=lam, noise=s2).test_error
+        local = list(map(float, -(np.log(up) - np.log(down)) / (2 * np.log(1.001))))
+    trunc = spectral.truncation_error(b, a, positive, modes=modes, ridge=lam, noise=s2) if positive else []
+    result = {
+        "data": "synthetic", "spectrum": "infinite", "spectrum_decay": b, "target_decay": a,
+        "P": sizes, "test_error": curve.test_error.tolist(), "kappa": curve.kappa.tolist(),
+        "gamma": curve.gamma.tolist(), "noise": s2, "ridge": lam,
+        "local_exponent": [None] * (len(sizes) - len(positive)) + local,
+        "exponent": spectral.power_law_exponent(b, a),
+        "exponent_note": ("E_g ~ P^-exponent with exponent = min(a - 1, 2b) as P -> infinity for lambda -> 0 and "
+                          "sigma^2 = 0 (derived symbolically); this spectrum has all modes, so local_exponent "
+                          "tends to it"),
+        "modes": modes,
+        "truncation_rel_error": [None] * (len(sizes) - len(positive)) + list(map(float, trunc)),
+        "truncation_note": (f"relative error of `simulate kernel --spectrum infinite --modes {modes}` (explicit modes, "
+                            "tail as extra ridge and noise) against this curve, according to the theory"),
+    }
+    if json_out:
+        emit(result)
+        return
+    _curve_table("spectral theory (infinite power-law spectrum)", sizes,
+                 [("E_g (theory)", result["test_error"]), ("kappa", result["kappa"]),
+                  ("local exponent", result["local_exponent"]),
+                  (f"truncation error, M = {modes}", result["truncation_rel_error"])])
+    stdout_console.print(f"asymptotic exponent min(a-1, 2b) = {result['exponent']:.4g}")
 
 
 def simulate_rf(

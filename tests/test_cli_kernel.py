@@ -96,3 +96,29 @@ def test_validate_kernel_writes_nothing_on_a_bad_plot_folder(capsys, tmp_path):
     code, out, err = run(capsys, "validate", "kernel", "--quick", "--cases", "prior-target", "--plot", str(blocker))
     assert code == 2 and out == "" and err.startswith("error: plot:")
     assert blocker.read_text() == "x"
+
+
+def test_infinite_spectrum_predict_and_simulate(capsys):
+    from theory.spectral import infinite_power_law_curve
+
+    theory = run_json(capsys, "predict", "kernel", "--spectrum", "infinite", "--spectrum-decay", "1.5", "--target-decay",
+                      "2", "--ridge", "1e-3", "--P", "0,16,64", "--modes", "2000")
+    assert theory["spectrum"] == "infinite" and theory["test_error"][0] == 1.0
+    assert theory["test_error"][1:] == pytest.approx(infinite_power_law_curve(1.5, 2.0, [16, 64], ridge=1e-3).test_error.tolist(), rel=1e-12)
+    assert theory["truncation_rel_error"][0] is None and all(abs(e) < 1e-3 for e in theory["truncation_rel_error"][1:])
+    sim = run_json(capsys, "simulate", "kernel", "--spectrum", "infinite", "--spectrum-decay", "1.5", "--target-decay",
+                   "2", "--ridge", "1e-3", "--P", "16,64", "--modes", "2000", "--seeds", "40")
+    assert sim["provenance"]["config"]["spectrum"] == "infinite"
+    for s, t, sem in zip(sim["test_error"], theory["test_error"][1:], sim["test_error_sem"]):
+        assert abs(s / t - 1) <= 0.06 + 3 * sem / s
+
+
+@pytest.mark.parametrize("args,field", [
+    (["predict", "kernel", "--spectrum", "infinite", "--spectrum-decay", "1"], "spectrum_decay"),
+    (["predict", "kernel", "--spectrum", "both"], "--spectrum"),
+    (["simulate", "kernel", "--spectrum", "infinite", "--target-decay", "0.5"], "target_decay"),
+    (["predict", "kernel", "--spectrum", "infinite", "--data", "digits"], "--spectrum"),
+])
+def test_infinite_spectrum_bad_input(capsys, args, field):
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and err.startswith(f"error: {field}:")
