@@ -136,7 +136,11 @@ def test_transformer_entries_validate():
         assert name in entries
         e = entries[name]
         validate_entry(e)  # >= 4 scales spanning >= 16x, >= 3 seeds, every config accepted by the simulator
-        assert e.cpu_only is False and e.quick.baseline.simulator == "transformer"
+        assert e.cpu_only is False and e.quick.baseline.simulator in ("transformer", "transformer-models")
+        for mode in ("quick", "full"):  # one seed per run only where each seed has its own corpus
+            for a in e.protocol(mode).arms().values():
+                assert a.seeds_per_run == (a.simulator == "transformer-models")
+                assert a.seeds_per_run != any(c.get("reseed_data") for c in a.configs)
     alloc = entries["transformer-allocation"].quick
     assert alloc.baseline.nominal_scales == alloc.trick.nominal_scales  # equal compute
     kap, chi = alloc.baseline.configs, alloc.trick.configs
@@ -145,6 +149,10 @@ def test_transformer_entries_validate():
     rep = entries["transformer-repetition"].quick
     for b, t in zip(rep.baseline.configs, rep.trick.configs):
         assert b["tokens"] == t["tokens"] == b["unique_tokens"] == 4 * t["unique_tokens"]
+    # Muennighoff's regime: tokens far above the parameters (near Chinchilla's 20 per parameter at the least)
+    for mode in ("quick", "full"):
+        q = entries["transformer-repetition"].protocol(mode).params
+        assert q["tokens_per_param"][0] >= 16 and q["unique_tokens_per_param"][0] >= 4
 
 
 # --- a tiny end-to-end run ---------------------------------------------------------------------------------
@@ -190,3 +198,77 @@ def test_tiny_transformer_entry_writes_a_report(tiny, tmp_path, capsys):
         runs = s.runs()
         assert len(runs) == 30 and all(r.status == "ok" for r in runs)
         assert all(r.results["final_val_loss"] < math.log(256) for r in runs)
+
+
+# --- many models in one run (validate/shortcut/transformer_models.py) ----------------------------------------
+
+def test_models_in_one_run_equal_the_same_models_alone():
+    from sim.transformer.config import TransformerConfig
+    from sim.transformer.train import run as run_one
+    from validate.shortcut.transformer_models import TransformerModelsConfig, run as run_models
+
+    shape = {"d_model": 8, "layers": 1, "heads": 2, "context": 16, "batch": 4, "tokens": 1024, "eval_points": 1,
+             "eval_tokens": 512}
+    out = run_models(TransformerModelsConfig(**shape, seeds=(3, 5), lrs=(1e-2, 3e-3)))
+    models = out["models"]
+    assert [(m["seed"], m["lr"]) for m in models] == [(3, 1e-2), (3, 3e-3), (5, 1e-2), (5, 3e-3)]
+    alone = run_one(TransformerConfig(**shape, seed=5, lr=3e-3))
+    assert models[3]["final_val_loss"] == alone["final_val_loss"]  # bit for bit (train.py's contract)
+    assert models[0]["final_val_loss"] != models[2]["final_val_loss"]  # the seeds differ
+    with pytest.raises(ValueError, match="seeds"):
+        TransformerModelsConfig(**shape, seeds=(1, 2), reseed_data=True).validate()
+    with pytest.raises(ValueError, match="seeds"):
+        TransformerModelsConfig(**shape, seeds=(1, 1)).validate()
+
+
+TINY_LR = "test-tiny-transformer-lr-tuning"
+
+
+@pytest.fixture
+def tiny_lr():
+    from validate.shortcut.entries_transformer import _lr_tuning
+
+    p = {"model": {"d_model": 8, "layers": 1, "heads": 2, "context": 16, "batch": 4},
+         "tokens": (1024, 2048, 4096, 8192, 16384), "seeds": (0, 1, 2), "n_bootstrap": 30, "lr": 1e-2,
+         "lr_grid": (3e-3, 1e-2, 3e-2)}
+    proto = _lr_tuning(p)
+    small = lambda arm: dataclasses.replace(arm, configs=tuple({**c, "eval_tokens": 512} for c in arm.configs))  # noqa: E731
+    proto = dataclasses.replace(proto, baseline=small(proto.baseline), trick=small(proto.trick))
+    entry = TrickEntry(name=TINY_LR, kind="optimiser", setting="tiny GPT (test)", description="best lr",
+                       scale_axis="D", scale_unit="tokens", scale_why="test", quick=proto, full=proto,
+                       theory=None, theory_source="none: test")
+    cat.register(entry)
+    try:
+        yield entry
+    finally:
+        cat._ENTRIES.pop(TINY_LR, None)
+
+
+def test_a_learning_rate_grid_trains_in_one_run_per_budget(tiny_lr, tmp_path, capsys):
+    from validate.shortcut.run import plan
+
+    p = plan([tiny_lr], "quick")
+    assert p.n_runs == 5  # one run per budget: 3 seeds x 4 rates in each
+    assert all(t.config["seeds"] == (0, 1, 2) and t.config["lrs"] == (1e-3, 3e-3, 1e-2, 3e-2)
+               for t in p.by_simulator["transformer-models"])
+    db, out = tmp_path / "runs.db", tmp_path / "report"
+    rc = cli.main(["shortcut", "--quick", "--only", TINY_LR, "--store", str(db), "--out", str(out), "--workers", "1",
+                   "--json"])
+    stdout, err = capsys.readouterr()
+    assert rc == 0, err
+    (trick,) = json.loads(stdout)["tricks"]
+    me = trick["measured"]
+    assert me["seeds"] == 3 and me["runs"]["baseline"]["ok"] == 5
+    # the baseline is the default rate's models only; the trick picks the best rate per budget
+    assert me["scales"]["baseline"] == me["scales"]["trick"] and len(me["scales"]["baseline"]) == 5
+    chosen = [c["setting"]["lr"] for c in me["frontier_choice"]["trick"]]
+    assert len(chosen) == 5 and set(chosen) <= {1e-3, 3e-3, 1e-2, 3e-2}
+    with Store(db, create=False) as s:
+        (rec,) = [r for r in s.runs() if r.config["tokens"] == 16384]
+        models = rec.results["models"]
+        assert len(models) == 12
+        by_lr = {}
+        for m in models:
+            by_lr.setdefault(m["lr"], []).append(m["final_val_loss"])
+        best = min(by_lr, key=lambda lr: np.mean(np.log(by_lr[lr])))
+        assert chosen[-1] == best  # the frontier keeps the rate with the lowest geometric-mean loss

@@ -147,3 +147,27 @@ def test_frontier_shape_power_law_and_cliff():
 def test_group_scales_merges_rounded_sample_counts():
     g, values = group_scales(np.array([3.995, 4.0, 8.0, 7.99, 16.0]))
     assert values.size == 3 and g[0] == g[1] and g[2] == g[3]
+
+
+def test_shape_test_tells_a_cliff_from_a_rescaled_or_steeper_power_law():
+    from validate.multiplier import frontier_shape_test
+
+    eight = range(8)
+    base = arm(lambda x: 2.0 * np.asarray(x, float) ** -0.5, seeds=eight, seed=21)
+    rescaled = arm(lambda x: 2.0 * (3.0 * np.asarray(x, float)) ** -0.5, seeds=eight, seed=22)  # a constant 3x
+    st = frontier_shape_test(base, rescaled, "reverts", n_bootstrap=B)
+    assert st["faster_than_power_law"] is False and st["reverts_to_power_law"] is True and st["passed"] is True
+    steeper = arm(lambda x: 2.0 * np.asarray(x, float) ** -0.9, seeds=eight, seed=23)  # another exponent: a power law
+    st = frontier_shape_test(base, steeper, "faster", n_bootstrap=B)
+    assert st["faster_than_power_law"] is False and st["passed"] is False
+    assert np.allclose(st["excess_exponent"], 0.4, atol=0.08)
+    assert st["reverts_to_power_law"] is False  # parallel means the same exponent, not a steeper one
+    # a cliff (exponential decay beyond a point): the excess exponent rises
+    x0 = 40.0
+    cliff = arm(lambda x: np.where(np.asarray(x, float) < x0, 2.0 * np.asarray(x, float) ** -0.5,
+                                   2.0 * x0 ** -0.5 * np.exp(-(np.asarray(x, float) - x0) / 60.0)), seeds=eight, seed=25)
+    st = frontier_shape_test(base, cliff, "faster", n_bootstrap=B)
+    assert st["faster_than_power_law"] is True and st["passed"] is True and st["rises"]
+    assert "faster than a power law, as claimed" in st["statement"]
+    with pytest.raises(InputError):
+        frontier_shape_test(base, cliff, "slower", n_bootstrap=B)

@@ -573,6 +573,108 @@ def local_exponents(arm: ArmData, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed:
     return out
 
 
+SHAPES = ("faster", "reverts")  # the qualitative frontier claims a shape test can state
+
+
+def _exponent_samples(arm: ArmData, n_bootstrap: int, seed: int, stream: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scales, estimate (S−1,), bootstrap samples (B, S−1)) of an arm's local exponents −Δ log L̄/Δ log x
+    between consecutive scales (L̄ the geometric-mean loss; runs resampled within each scale)."""
+    g, values = arm.groups()
+    logs = np.log(arm.loss)
+
+    def exps(w: np.ndarray) -> np.ndarray:
+        means = np.array([np.sum(w[g == j] * logs[g == j]) / np.sum(w[g == j]) for j in range(values.size)])
+        return -np.diff(means) / np.diff(np.log(values))
+
+    W = resample_weights(arm, np.arange(arm.n), n_bootstrap, seed, stream, "run")
+    return values, exps(np.ones(arm.n)), np.array([exps(W[b]) for b in range(n_bootstrap)]).reshape(n_bootstrap, -1)
+
+
+def frontier_shape_test(baseline: ArmData, trick: ArmData, expected: str, *, theory: "TheoryCurves | None" = None,
+                        n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
+    """A stated test of a frontier's shape against the baseline's power law (issue 8's perceptron figure).
+
+    On the segments between consecutive scales that both arms ran, the *excess exponent* κ_k = s_trick,k −
+    s_base,k is how much faster the trick's frontier falls than the baseline's learning curve there (s the
+    local exponents of `local_exponents`; 95% intervals from resampling each arm's runs within each scale).
+    Against a power-law baseline, a trick that rescales it has κ ≡ 0 and one that changes its exponent a
+    constant κ ≠ 0: both are power laws. Subtracting the baseline removes most of the bend the learning
+    curve has by itself (the max-margin perceptron's local exponent rises from ≈0.5 towards its asymptote 1
+    over these scales); a rescaled copy of a bending curve keeps a small κ of the bend's sign (the theory's
+    κ, given beside, shows how large).
+
+    - **faster than a power law**: κ rises significantly between two segments, k < j with the interval of
+      κ_j − κ_k wholly above 0 (the frontier steepens beyond any power law relative to the baseline). The
+      pairs are many comparisons, so each pair's interval is Bonferroni-widened: 1 − 0.05/(number of
+      pairs) (family-wise 95%; with few bootstrap replicates its ends are the extreme replicates, so the
+      test errs towards "not shown");
+    - **reverts to a power law**: at the largest scales the trick runs parallel to the baseline's power law,
+      the 95% interval of κ on the last segment contains 0.
+
+    ``expected`` ("faster" or "reverts") is the claim tested; ``passed`` whether the runs show it. The
+    theory's κ on the same segments (its curves, no interval) is given beside them when ``theory`` is.
+    """
+    if expected not in SHAPES:
+        raise InputError("expected_shape", f"expected one of {', '.join(SHAPES)}, got {expected!r}")
+    xb, eb, Bb = _exponent_samples(baseline, n_bootstrap, seed, 11)
+    xt, et, Bt = _exponent_samples(trick, n_bootstrap, seed, 12)
+
+    def index(values: np.ndarray, x: float) -> int | None:
+        hit = np.flatnonzero(np.abs(np.log(values / x)) <= math.log1p(SCALE_RTOL))
+        return int(hit[0]) if hit.size else None
+
+    segments, kappa, samples = [], [], []
+    for k in range(xb.size - 1):
+        i, j = index(xt, xb[k]), index(xt, xb[k + 1])
+        if i is None or j != i + 1:
+            continue
+        segments.append([float(xb[k]), float(xb[k + 1])])
+        kappa.append(float(et[i] - eb[k]))
+        samples.append(Bt[:, i] - Bb[:, k])
+    out = {"expected": expected, "segments": segments, "excess_exponent": kappa,
+           "ci95": [_pct(v) for v in samples], "rises": [], "faster_than_power_law": None,
+           "reverts_to_power_law": None, "passed": None, "theory_excess_exponent": None, "statement": ""}
+    if len(segments) < 2:
+        out["statement"] = "not tested: the arms share fewer than two segments between scales"
+        return out
+    S = np.array(samples)  # (segments, B)
+    n_pairs = len(segments) * (len(segments) - 1) // 2
+    level = 1.0 - 0.05 / n_pairs
+    out["rise_level"] = level
+    for k in range(len(segments)):
+        for j in range(k + 1, len(segments)):
+            lo, hi = _pct(S[j] - S[k], level)
+            if lo > 0:
+                out["rises"].append({"from": segments[k], "to": segments[j], "rise": kappa[j] - kappa[k], "ci95": [lo, hi]})
+    out["faster_than_power_law"] = bool(out["rises"])
+    last = out["ci95"][-1]
+    out["reverts_to_power_law"] = bool(last[0] <= 0.0 <= last[1])
+    out["passed"] = out["faster_than_power_law"] if expected == "faster" else out["reverts_to_power_law"]
+    k_peak = int(np.argmax(kappa))
+    peak = (f"κ peaks at {kappa[k_peak]:.3g} [{out['ci95'][k_peak][0]:.3g}, {out['ci95'][k_peak][1]:.3g}] over "
+            f"{segments[k_peak][0]:.3g}–{segments[k_peak][1]:.3g}; on the last segment {kappa[-1]:.3g} "
+            f"[{last[0]:.3g}, {last[1]:.3g}]")
+    if theory is not None:
+        tb = theory_local_exponents(theory, "baseline", segments)
+        tt = theory_local_exponents(theory, "trick", segments)
+        out["theory_excess_exponent"] = [float(b - a) if np.isfinite(a) and np.isfinite(b) else None for a, b in zip(tb, tt)]
+    if expected == "faster":
+        if out["faster_than_power_law"]:
+            r = max(out["rises"], key=lambda d: d["ci95"][0])
+            claim = (f"faster than a power law, as claimed: the excess exponent κ rises by {r['rise']:.3g} "
+                     f"[{r['ci95'][0]:.3g}, {r['ci95'][1]:.3g}] ({100 * level:.2g}% interval, Bonferroni over {n_pairs} pairs) from {r['from'][0]:.3g}–{r['from'][1]:.3g} to "
+                     f"{r['to'][0]:.3g}–{r['to'][1]:.3g}")
+        else:
+            claim = (f"NOT shown faster than a power law: no rise of the excess exponent κ is significant "
+                     f"({100 * level:.2g}% intervals, Bonferroni over {n_pairs} pairs)")
+    else:
+        claim = ("reverts to a power law, as claimed: on the last segment κ's interval contains 0 (the frontier "
+                 "runs parallel to the baseline's power law)" if out["reverts_to_power_law"] else
+                 "does NOT revert to a power law within the runs: on the last segment κ's interval excludes 0")
+    out["statement"] = f"{claim}; {peak}"
+    return out
+
+
 def theory_local_exponents(theory: "TheoryCurves", which: str, segments: Sequence[Sequence[float]]) -> list:
     """The theory's −Δ log L / Δ log x over the same segments (its curve interpolated in log-log)."""
     curve = getattr(theory, which)
@@ -748,7 +850,7 @@ def verdict(measured: MultiplierMeasurement, comparison: TheoryComparison | None
 
 
 __all__ = [
-    "ArmData", "ArmFit", "MultiplierMeasurement", "TheoryComparison", "TheoryCurves", "check_design",
-    "compare_with_theory", "fit_arm", "group_scales", "invert_law", "local_exponents", "measure_multiplier",
+    "ArmData", "ArmFit", "MultiplierMeasurement", "SHAPES", "TheoryComparison", "TheoryCurves", "check_design",
+    "compare_with_theory", "fit_arm", "frontier_shape_test", "group_scales", "invert_law", "local_exponents", "measure_multiplier",
     "scale_to_reach", "theory_local_exponents", "verdict",
 ]

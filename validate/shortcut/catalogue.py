@@ -48,14 +48,22 @@ class Arm:
     scale: str = "results.P"  # "results.FIELD" | "config.FIELD"; a list field gives one point per element
     loss: str = "results.test_error"
     frontier_over: tuple = ()  # config fields: at each scale keep the setting with the lowest loss
-    points: Callable[[Any], list] | None = None  # record -> [(scale, loss)]; overrides scale/loss paths
+    points: Callable[[Any], list] | None = None  # record -> [(scale, loss[, seed[, setting]])]; overrides the paths
+    seeds_per_run: bool = False  # every seed of the protocol trains in one run (the simulator's ``seeds`` option)
 
     def describe(self) -> dict:
         return {
             "label": self.label, "simulator": self.simulator, "configs": [dict(c) for c in self.configs],
             "nominal_scales": list(self.nominal_scales), "scale": self.scale, "loss": self.loss,
-            "frontier_over": list(self.frontier_over),
+            "frontier_over": list(self.frontier_over), "seeds_per_run": self.seeds_per_run,
         }
+
+    def run_values(self, values: Mapping, seeds: Sequence[int]) -> list[tuple[int, dict]]:
+        """(seed, option values) of each run of one configuration: one run per seed, or one run for all
+        seeds (``seeds_per_run``; its ``seed`` the first)."""
+        if self.seeds_per_run:
+            return [(int(seeds[0]), {**values, "seeds": tuple(int(s) for s in seeds)})]
+        return [(int(s), dict(values)) for s in seeds]
 
 
 @dataclass(frozen=True)
@@ -88,11 +96,17 @@ class TrickEntry:
     scale_why: str  # why this axis
     quick: Protocol
     full: Protocol
-    theory: Callable[[Protocol], Any] | None  # Protocol -> validate.multiplier.TheoryCurves; None: no theory
+    # (Protocol, runs) -> validate.multiplier.TheoryCurves; None: no theory. ``runs`` is {"baseline": [...],
+    # "trick": [...]}: the arm's finished stored records (validate.store.RunRecord), for theories calibrated
+    # on the entry's own runs; the measuring step passes them (validate/shortcut/run.py)
+    theory: Callable[[Protocol, Mapping], Any] | None
     theory_source: str  # the theory/ code and paper (or why there is none)
     theory_note: str = ""
     group: str = ""  # entries of a group (with the same baseline arm) share an overlay figure
     cpu_only: bool = False  # the simulator runs on the CPU only: its runs use device "cpu"
+    # a qualitative claim about the trick frontier's shape, tested on the runs (validate.multiplier.
+    # frontier_shape_test): "faster" (than a power law) or "reverts" (to a power law); "" for none
+    expected_shape: str = ""
 
     def protocol(self, mode: str) -> Protocol:
         if mode not in MODES:
@@ -210,6 +224,8 @@ def validate_entry(entry: TrickEntry, *, min_scales: int = 4, min_span: float = 
             lw = resolve_law(law)
             if len(lw.input_names) != 1:
                 raise InputError(where, f"law {lw.name!r} must have one input (the scale)")
+        if entry.expected_shape not in ("", "faster", "reverts"):
+            raise InputError(where, f"expected_shape must be '', 'faster' or 'reverts', got {entry.expected_shape!r}")
         if proto.resample not in ("run", "seed"):
             raise InputError(where, f"resample must be 'run' or 'seed', got {proto.resample!r}")
         if not (math.isfinite(proto.extrapolate) and proto.extrapolate >= 1):
@@ -224,11 +240,14 @@ def validate_entry(entry: TrickEntry, *, min_scales: int = 4, min_span: float = 
             if arm.points is None:
                 _check_path(arm.scale, aw)
                 _check_path(arm.loss, aw)
+            if arm.seeds_per_run and arm.points is None:
+                raise InputError(aw, "an arm whose runs hold several seeds needs a points function (one point per model)")
             for f in arm.frontier_over:
-                if not all(f in c for c in arm.configs):
+                if arm.points is None and not all(f in c for c in arm.configs):
                     raise InputError(aw, f"frontier_over field {f!r} must be set in every configuration")
             for values in arm.configs:
-                build_config(arm.simulator, values, proto.seeds[0], entry.device_for("cpu"), aw)
+                seed, run_values = arm.run_values(values, proto.seeds)[0]
+                build_config(arm.simulator, run_values, seed, entry.device_for("cpu"), aw)
 
 
 def validate_catalogue(entries: Sequence[TrickEntry] | None = None) -> None:

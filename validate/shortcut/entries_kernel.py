@@ -62,7 +62,7 @@ def _representation(p: dict) -> Protocol:
                     params={**common, "target_decay": 1.5, "target_decay_trick": 2.0})
 
 
-def representation_theory(protocol: Protocol):
+def representation_theory(protocol: Protocol, runs=None):
     from theory.spectral import power_law_curve, power_law_exponent
     from validate.multiplier import TheoryCurves
 
@@ -97,7 +97,7 @@ def _label_noise(p: dict) -> Protocol:
                     params={**common, "keep": 0.8, "prune": "easy"})
 
 
-def label_noise_theory(protocol: Protocol):
+def label_noise_theory(protocol: Protocol, runs=None):
     from theory.data_filtering import power_law_filtered_curve
     from validate.multiplier import TheoryCurves
 

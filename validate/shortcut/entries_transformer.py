@@ -1,8 +1,11 @@
 """Catalogue entries: the toy byte-level GPT (sim/transformer, stdlib text; REFERENCES.md §1-2, §4-5, §9).
 
-Every run is one real training run of the transformer simulator (one seed, one model: the framework
-runs one run per configuration and seed, so the trainer's many-models-at-once mode is not used here;
-the quick protocol keeps runs small instead). Loss: the final validation loss in nats/byte on the
+Every model is a real training run of the toy transformer. Runs go through the trainer's
+many-models-at-once mode (the ``transformer-models`` simulator, validate/shortcut/transformer_models.py):
+one run per configuration trains every seed of the protocol in one pass (and, for the learning-rate
+trick, every rate of the grid), 1.65–1.7× the tokens per second of one model per process at these
+sizes, with the same numbers bit for bit. The repetition runs are the exception (one seed per run:
+each seed draws its own pool). Loss: the final validation loss in nats/byte on the
 fixed clean validation windows of the stdlib corpus (the same windows for every run, whatever the
 data knobs). Seven entries:
 
@@ -17,7 +20,9 @@ data knobs). Seven entries:
   tokens trained (the scale); pools are whole documents in a random order drawn from the run's seed
   (sim/text.py ``shuffle_documents``, the trainer's ``reseed_data``), nested as U grows. Theory: Muennighoff's effective data
   (theory/effective_data.py): M = D′/D, constant for fixed R (0.93 at R = 4, 0.66 at R = 16, with
-  R*_D = 15.4).
+  R*_D = 15.4). Muennighoff et al. fitted R*_D on models trained near or beyond compute-optimal
+  (tokens ≫ parameters); these entries therefore use a model small for its data (d_model 16, 7.9k
+  parameters) from D = 2^17 tokens, D/N = 16.5 to 265 (quick) or 530 (full), U/N ≥ 4 at 4 epochs.
 - ``transformer-corrupt-filter`` (data quality): 20% of the documents replaced by random bytes,
   trained as is against filtered (sim/text.py's bigram filter). Theory: effective data, the clean
   fraction: M = (1 − φ_kept)/(1 − φ), φ the corrupted share of the training bytes (read from the
@@ -34,10 +39,9 @@ N, so a token multiplier is a compute multiplier of the same size).
 
 How the theories see the runs. Theory curves must be in this model's loss units (nats/byte) for the
 framework to compare them at the measured target losses, so each theory here is calibrated on this
-entry's own stored runs: the arms' ``points`` functions (which the framework's measuring step calls on
-every stored record of the arm before it asks for the theory) hand each record to `_RUNS`; the theory
-function takes the records of its protocol's configurations from there, fits with the project's
-fitter, and clears them. The predicted multipliers of the repetition and data-quality theories do not
+entry's own stored runs: the measuring step (validate/shortcut/run.py) passes each arm's finished
+stored records to the theory function, which reads one row per model (`runs_rows`) and fits with the
+project's fitter. The predicted multipliers of the repetition and data-quality theories do not
 depend on that calibration (they are constant); it only places the dashed theory curves. The
 allocation theory is a two-input law fitted to both arms jointly: a test that one Chinchilla-form law
 explains both allocations, not an independent prediction, and said so in the report.
@@ -45,34 +49,43 @@ explains both allocations, not an independent prediction, and said so in the rep
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-from typing import Callable, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from validate.shortcut import transformer_models  # noqa: F401  (registers the "transformer-models" simulator)
 from validate.shortcut.catalogue import Arm, Protocol, TrickEntry, register
+from validate.shortcut.transformer_models import NAME as MODELS, model_rows
 
 # --- the protocols' models and scales -------------------------------------------------------------
-# Quick: a 22k-parameter model (d_model 32, one layer) that trains at ~1.5e5 tokens/s on one core;
-# 5 token budgets doubling from 2^15 to 2^19 (16x), 3 seeds. Full: d_model 64, two layers, context 64,
-# budgets from 2^17 to 2^22 (32x), 5 seeds (resumable; hours on 2 CPU cores).
+# A 22k-parameter model (d_model 32, one layer, context 32, batch 16) for every trick but repetition and
+# allocation; token budgets doubling from 2^15 (quick: 5 budgets, 16x, 3 seeds; full: 6 budgets, 32x,
+# 5 seeds). Repetition uses an 8k-parameter model (d_model 16) from 2^17 tokens (D/N >= 16.5, near
+# Chinchilla's 20 tokens per parameter and far above it at the larger budgets; Muennighoff et al.'s
+# fits are for models trained near or beyond compute-optimal, not for an oversized model on a small
+# pool it can memorise). Allocation sizes d_model to each rule from d_model 16 at the smallest budget.
+# Measured cost (one thread, shared 2-core machine, indicative): the d_model 32 model trains ~160k
+# tokens/s alone and ~270k with 6 models per pass; d_model 16 ~255k alone, ~420k with 4 per pass.
+MODEL = {"d_model": 32, "layers": 1, "heads": 2, "context": 32, "batch": 16}
+REP_MODEL = {"d_model": 16, "layers": 1, "heads": 2, "context": 32, "batch": 16}
 QUICK = {
-    "model": {"d_model": 32, "layers": 1, "heads": 2, "context": 32, "batch": 16},
-    "tokens": (32768, 65536, 131072, 262144, 524288),
+    "model": MODEL,
+    "tokens": tuple(2 ** k for k in range(15, 20)),
     "seeds": (0, 1, 2), "n_bootstrap": 200,
     "lr": 3e-3, "lr_grid": (1e-3, 3e-3, 1e-2, 3e-2),
     "prune": ((0.5, "highest"), (0.5, "lowest")), "probe_tokens": 65536,
     "alloc": {"layers": 1, "heads": 2, "context": 32, "batch": 16, "d_min": 16, "doublings": 4},
+    "repetition": {"model": REP_MODEL, "tokens": tuple(2 ** k for k in range(17, 22))},
 }
 FULL = {
-    "model": {"d_model": 64, "layers": 2, "heads": 4, "context": 64, "batch": 16},
-    "tokens": (131072, 262144, 524288, 1048576, 2097152, 4194304),
+    "model": MODEL,
+    "tokens": tuple(2 ** k for k in range(15, 21)),
     "seeds": (0, 1, 2, 3, 4), "n_bootstrap": 1000,
-    "lr": 3e-3, "lr_grid": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2),
-    "prune": ((0.25, "highest"), (0.5, "highest"), (0.25, "lowest"), (0.5, "lowest")), "probe_tokens": 262144,
-    "alloc": {"layers": 2, "heads": 2, "context": 64, "batch": 16, "d_min": 32, "doublings": 6},
+    "lr": 3e-3, "lr_grid": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
+    "prune": ((0.25, "highest"), (0.5, "highest"), (0.25, "lowest"), (0.5, "lowest")), "probe_tokens": 131072,
+    "alloc": {"layers": 1, "heads": 2, "context": 32, "batch": 16, "d_min": 16, "doublings": 6},
+    "repetition": {"model": REP_MODEL, "tokens": tuple(2 ** k for k in range(17, 23))},
 }
 EVAL = {"eval_points": 1, "eval_tokens": 32768}  # only the final validation loss is used
 DEFAULT_LR = 1e-3  # sim/transformer/config.py's default peak learning rate
@@ -82,7 +95,8 @@ FILTER_KNOBS = "filter_corrupted=true"
 POOL_KNOBS = "shuffle_documents=true"  # pools are random documents (nested as U grows), not the first files by path
 # ... and a different random order for every seed (reseed_data), so the seeds' spread includes which documents a
 # pool holds: with pools of a few documents that is the largest source of variation, and one fixed draw shared by
-# every seed would be a systematic error that no interval shows
+# every seed would be a systematic error that no interval shows. (Each seed then has its own corpus: these runs
+# take one seed each; every other transformer arm trains all its seeds in one run, `transformer_models`.)
 POOL = {"corpus_knobs": POOL_KNOBS, "reseed_data": True}
 TOKENS_PER_PARAM = 20.0  # Chinchilla's split (REFERENCES.md §2)
 
@@ -94,57 +108,35 @@ def _steps_tokens(tokens: float, model: dict) -> int:
 
 
 # =================================================================================================
-# Runs seen by the measuring step (for the theories' calibration)
+# Stored runs to points, and to the rows the theories are calibrated on
 # =================================================================================================
 
-_RUNS: dict[str, dict[str, tuple]] = {}  # trick name -> run key -> (config id, row)
+def _token_xy(row: dict) -> float:
+    return row["tokens"]
 
 
-def _config_id(values: dict) -> str:
-    drop = ("seed", "device")
-    return json.dumps({k: v for k, v in sorted(values.items()) if k not in drop}, sort_keys=True, default=str)
+def _compute_xy(row: dict) -> float:
+    return 6.0 * row["params"] * row["tokens"]
 
 
-def _full_config_id(values: dict) -> str:
-    from sim.transformer.config import TransformerConfig
-
-    cfg = TransformerConfig(**values)
-    return _config_id({f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)})
-
-
-def _row(record) -> dict:
-    r = record.results
-    return {"params": float(r["params"]), "tokens": float(r["tokens"]), "loss": float(r["final_val_loss"]),
-            "seed": int(record.seed if record.seed is not None else 0)}
-
-
-def _capturing(trick: str, to_points: Callable[[dict], list]) -> Callable:
+def _points(x_of, lr: float | None = None):
+    """An arm's points function: one (scale, loss, seed, {"lr"}) point per model of a stored run (the
+    models at peak rate ``lr`` only, when given)."""
     def points(record):
-        row = _row(record)
-        _RUNS.setdefault(trick, {})[record.key] = (_config_id(record.config), row)
-        return to_points(row)
+        return [(x_of(r), r["loss"], r["seed"], {"lr": r["lr"]}) for r in model_rows(record)
+                if lr is None or math.isclose(r["lr"], lr, rel_tol=1e-9)]
 
     return points
 
 
-def _token_points(row: dict) -> list:
-    return [(row["tokens"], row["loss"])]
-
-
-def _compute_points(row: dict) -> list:
-    return [(6.0 * row["params"] * row["tokens"], row["loss"])]
-
-
-def seen_runs(trick: str, configs: Sequence[dict], *, clear: bool = True) -> list[dict]:
-    """Rows {params, tokens, loss, seed} of the stored runs of ``configs`` that the measuring step
-    read for ``trick`` (see the module docstring)."""
-    wanted = {_full_config_id(c) for c in configs}
-    seen = _RUNS.get(trick, {})
-    rows = [{**row, "config_id": cid} for cid, row in seen.values() if cid in wanted]
-    if clear:
-        _RUNS.pop(trick, None)
+def runs_rows(runs: Mapping | None, arms: Sequence[str] = ("baseline", "trick")) -> list[dict]:
+    """Rows {seed, lr, params, tokens, loss} of every model in the arms' stored runs, as the measuring
+    step passes them to a theory (validate/shortcut/run.py)."""
+    if not runs:
+        raise ValueError("this theory is calibrated on the entry's stored runs, and none were passed")
+    rows = [row for arm in arms for rec in runs.get(arm, ()) for row in model_rows(rec)]
     if not rows:
-        raise ValueError("this theory is calibrated on the entry's stored runs, and none were read")
+        raise ValueError("this theory is calibrated on the entry's stored runs, and none finished")
     return rows
 
 
@@ -210,18 +202,17 @@ def _allocation_configs(p: dict, rule, budgets) -> tuple:
 
 def _allocation(p: dict) -> Protocol:
     c0, budgets, kaplan, chinchilla = allocation_rules(p)
-    name = "transformer-allocation"
     baseline = Arm(label="Kaplan's split, N ∝ C^0.73 (through Chinchilla's split at the smallest budget)",
-                   simulator="transformer", configs=_allocation_configs(p, kaplan, budgets), nominal_scales=budgets,
-                   points=_capturing(name, _compute_points))
-    trick = Arm(label=f"Chinchilla's split, D = {TOKENS_PER_PARAM:g} N (N ∝ C^0.5)", simulator="transformer",
+                   simulator=MODELS, configs=_allocation_configs(p, kaplan, budgets), nominal_scales=budgets,
+                   points=_points(_compute_xy), seeds_per_run=True)
+    trick = Arm(label=f"Chinchilla's split, D = {TOKENS_PER_PARAM:g} N (N ∝ C^0.5)", simulator=MODELS,
                 configs=_allocation_configs(p, chinchilla, budgets), nominal_scales=budgets,
-                points=_capturing(name, _compute_points))
+                points=_points(_compute_xy), seeds_per_run=True)
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"],
                     params={"c0": c0, "budgets": budgets, "kaplan": kaplan.describe(), "chinchilla": chinchilla.describe()})
 
 
-def allocation_theory(protocol: Protocol):
+def allocation_theory(protocol: Protocol, runs: Mapping | None = None):
     """The Chinchilla-form law fitted to both arms' runs; each rule's loss along a compute grid."""
     from theory.allocation import AllocationRule, allocation_analysis, loss_along
     from theory.laws import get_law
@@ -229,7 +220,7 @@ def allocation_theory(protocol: Protocol):
     from validate.fit import fit_law
     from validate.multiplier import TheoryCurves
 
-    rows = seen_runs("transformer-allocation", protocol.baseline.configs + protocol.trick.configs)
+    rows = runs_rows(runs)
     if len({(r["params"], r["tokens"]) for r in rows}) < 6:
         raise ValueError("the allocation law needs runs at >= 6 distinct (N, D) to fit 5 parameters")
     law = get_law("chinchilla")
@@ -275,33 +266,57 @@ def _tokens(p: dict) -> tuple:
     return tuple(_steps_tokens(t, p["model"]) for t in p["tokens"])
 
 
+def _rep_params() -> int:
+    from sim.transformer.config import TransformerConfig
+    from sim.transformer.model import parameter_counts
+
+    m = REP_MODEL
+    return int(parameter_counts(TransformerConfig(**{k: m[k] for k in ("d_model", "layers", "heads", "context")}))["params"])
+
+
+def _rep_ratio(p: dict, at: int = 0) -> float:
+    """Tokens per parameter of the repetition protocol at its smallest (``at`` 0) or largest (-1) budget."""
+    return sorted(p["repetition"]["tokens"])[at] / _rep_params()
+
+
 def _repetition_m(R: float) -> float:
     from theory.effective_data import repetition_multiplier
 
     return float(repetition_multiplier(R))
 
 
+def repetition_setting(p: dict) -> dict:
+    """The repetition protocol's own model and budgets (``p["repetition"]``), as a protocol dict."""
+    r = p.get("repetition")
+    return {**p, "model": r["model"], "tokens": r["tokens"]} if r else p
+
+
 def _repetition(p: dict, epochs: int = EPOCHS, name: str = "transformer-repetition") -> Protocol:
+    from sim.transformer.config import TransformerConfig
+    from sim.transformer.model import parameter_counts
+
+    p = repetition_setting(p)
     scales = _tokens(p)
+    # one seed per run: each seed draws its own pool (reseed_data), so its corpus is its own
     baseline = Arm(label="fresh data: one epoch over a pool of D tokens", simulator="transformer",
                    configs=tuple(_base(p, tokens=t, unique_tokens=t, **POOL) for t in scales),
-                   nominal_scales=scales,
-                   points=_capturing(name, _token_points))
+                   nominal_scales=scales, points=_points(_token_xy))
     trick = Arm(label=f"{epochs} epochs over a pool of D/{epochs} unique tokens", simulator="transformer",
                 configs=tuple(_base(p, tokens=t, unique_tokens=t // epochs, **POOL) for t in scales),
-                nominal_scales=scales,
-                points=_capturing(name, _token_points))
-    return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"], params={"epochs": epochs, "name": name})
+                nominal_scales=scales, points=_points(_token_xy))
+    m = p["model"]
+    n = parameter_counts(TransformerConfig(**{k: m[k] for k in ("d_model", "layers", "heads", "context")}))["params"]
+    return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"],
+                    params={"epochs": epochs, "name": name, "params": n,
+                            "tokens_per_param": [min(scales) / n, max(scales) / n],
+                            "unique_tokens_per_param": [min(scales) / epochs / n, max(scales) / epochs / n]})
 
 
-def repetition_theory(protocol: Protocol):
+def repetition_theory(protocol: Protocol, runs: Mapping | None = None):
     from theory.effective_data import MUENNIGHOFF_R_D, effective_data, repetition_multiplier
     from validate.multiplier import TheoryCurves
 
-    rows = seen_runs(protocol.params["name"], protocol.baseline.configs + protocol.trick.configs)
-    base_rows = _rows_of(rows, protocol.baseline.configs)
-    if not base_rows:
-        raise ValueError("no runs of the fresh-data arm were read")
+    base_rows = runs_rows(runs, ("baseline",))
     fit = _fit_one_input(base_rows, "tokens")
     E, A, alpha = fit.params["E"], fit.params["A"], fit.params["alpha"]
     R = float(protocol.params["epochs"])
@@ -317,22 +332,15 @@ def repetition_theory(protocol: Protocol):
     )
 
 
-def _rows_of(rows: list[dict], configs: Sequence[dict]) -> list[dict]:
-    """The rows (from `seen_runs`) of the runs of ``configs``."""
-    wanted = {_full_config_id(c) for c in configs}
-    return [r for r in rows if r.get("config_id") in wanted]
-
-
 def _corrupt_filter(p: dict) -> Protocol:
-    name = "transformer-corrupt-filter"
     scales = _tokens(p)
     common = {"corrupt_fraction": CORRUPT_FRACTION}
-    baseline = Arm(label=f"{CORRUPT_FRACTION:.0%} of documents random bytes, trained as is", simulator="transformer",
+    baseline = Arm(label=f"{CORRUPT_FRACTION:.0%} of documents random bytes, trained as is", simulator=MODELS,
                    configs=tuple(_base(p, tokens=t, **common) for t in scales), nominal_scales=scales,
-                   points=_capturing(name, _token_points))
-    trick = Arm(label="the same corpus filtered (bigram cross-entropy > ln 256 dropped)", simulator="transformer",
+                   points=_points(_token_xy), seeds_per_run=True)
+    trick = Arm(label="the same corpus filtered (bigram cross-entropy > ln 256 dropped)", simulator=MODELS,
                 configs=tuple(_base(p, tokens=t, corpus_knobs=FILTER_KNOBS, **common) for t in scales),
-                nominal_scales=scales, points=_capturing(name, _token_points))
+                nominal_scales=scales, points=_points(_token_xy), seeds_per_run=True)
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"],
                     params={"corrupt_fraction": CORRUPT_FRACTION})
 
@@ -352,14 +360,11 @@ def corrupted_shares(corrupt_fraction: float) -> dict:
             "recall": f["recall"], "train_bytes": int(raw.train.size), "kept_bytes": int(filt.train.size)}
 
 
-def corrupt_filter_theory(protocol: Protocol):
+def corrupt_filter_theory(protocol: Protocol, runs: Mapping | None = None):
     from theory.effective_data import corrupted_data_multiplier
     from validate.multiplier import TheoryCurves
 
-    rows = seen_runs("transformer-corrupt-filter", protocol.baseline.configs + protocol.trick.configs)
-    trick_rows = _rows_of(rows, protocol.trick.configs)
-    if not trick_rows:
-        raise ValueError("no runs of the filtered arm were read")
+    trick_rows = runs_rows(runs, ("trick",))
     s = corrupted_shares(protocol.params["corrupt_fraction"])
     m = corrupted_data_multiplier(s["phi"], s["phi_kept"])
     fit = _fit_one_input(trick_rows, "tokens")
@@ -381,16 +386,16 @@ def corrupt_filter_theory(protocol: Protocol):
 def _pruning(p: dict) -> Protocol:
     scales = _tokens(p)
     plain = {"select_by": "", "select_keep": "highest", "select_fraction": 1.0}
-    baseline = Arm(label="every document", simulator="transformer",
+    baseline = Arm(label="every document", simulator=MODELS,
                    configs=tuple(_base(p, tokens=t, **plain) for t in scales), nominal_scales=scales,
-                   scale="results.tokens", loss="results.final_val_loss")
+                   points=_points(_token_xy), seeds_per_run=True)
     settings = [plain] + [{"select_by": "probe", "select_keep": keep, "select_fraction": f,
                            "probe_tokens": p["probe_tokens"]} for f, keep in p["prune"]]
     choices = ", ".join(f"{'hardest' if k == 'highest' else 'easiest'} {f:g}" for f, k in p["prune"])
     trick = Arm(label=f"the best of: every document, or the probe's {choices} of the documents",
-                simulator="transformer",
+                simulator=MODELS,
                 configs=tuple(_base(p, tokens=t, **s) for t in scales for s in settings), nominal_scales=scales,
-                scale="results.tokens", loss="results.final_val_loss", frontier_over=("select_keep", "select_fraction"))
+                points=_points(_token_xy), seeds_per_run=True, frontier_over=("select_keep", "select_fraction"))
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"],
                     params={"prune": p["prune"], "probe_tokens": p["probe_tokens"]})
 
@@ -401,26 +406,27 @@ def _pruning(p: dict) -> Protocol:
 
 def _lr_tuning(p: dict) -> Protocol:
     scales = _tokens(p)
-    baseline = Arm(label=f"the trainer's default peak learning rate {DEFAULT_LR:g}", simulator="transformer",
-                   configs=tuple(_base(p, tokens=t, lr=DEFAULT_LR) for t in scales), nominal_scales=scales,
-                   scale="results.tokens", loss="results.final_val_loss")
     grid = tuple(sorted(set(p["lr_grid"]) | {DEFAULT_LR}))
+    # one run per budget trains every seed at every rate of the grid (seeds x rates models in one pass);
+    # both arms read the same runs: the baseline its models at the default rate, the trick the best rate
+    configs = tuple(_base(p, tokens=t, lr=DEFAULT_LR, lrs=grid) for t in scales)
+    baseline = Arm(label=f"the trainer's default peak learning rate {DEFAULT_LR:g}", simulator=MODELS,
+                   configs=configs, nominal_scales=scales, points=_points(_token_xy, lr=DEFAULT_LR), seeds_per_run=True)
     trick = Arm(label=f"the best peak learning rate of {{{', '.join(f'{v:g}' for v in grid)}}} at each scale",
-                simulator="transformer",
-                configs=tuple(_base(p, tokens=t, lr=v) for t in scales for v in grid), nominal_scales=scales,
-                scale="results.tokens", loss="results.final_val_loss", frontier_over=("lr",))
+                simulator=MODELS, configs=configs, nominal_scales=scales, points=_points(_token_xy),
+                seeds_per_run=True, frontier_over=("lr",))
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"], params={"lr_grid": grid})
 
 
 def _wsd(p: dict) -> Protocol:
     scales = _tokens(p)
-    baseline = Arm(label=f"cosine schedule (5% warmup, to 0.1× peak), peak {p['lr']:g}", simulator="transformer",
+    baseline = Arm(label=f"cosine schedule (5% warmup, to 0.1× peak), peak {p['lr']:g}", simulator=MODELS,
                    configs=tuple(_base(p, tokens=t) for t in scales), nominal_scales=scales,
-                   scale="results.tokens", loss="results.final_val_loss")
+                   points=_points(_token_xy), seeds_per_run=True)
     trick = Arm(label=f"warmup-stable-decay (5% warmup, last 20% linear to 0.1×), peak {p['lr']:g}",
-                simulator="transformer",
+                simulator=MODELS,
                 configs=tuple(_base(p, tokens=t, schedule="wsd") for t in scales), nominal_scales=scales,
-                scale="results.tokens", loss="results.final_val_loss")
+                points=_points(_token_xy), seeds_per_run=True)
     return Protocol(baseline, trick, seeds=p["seeds"], n_bootstrap=p["n_bootstrap"])
 
 
@@ -431,17 +437,17 @@ def _wsd(p: dict) -> Protocol:
 SETTING = "toy GPT (sim/transformer) on the stdlib byte corpus, {what}; loss: validation nats/byte"
 
 
-def _setting(what: str = "") -> str:
-    q, f = QUICK["model"], FULL["model"]
-    shape = (f"d_model {q['d_model']}, {q['layers']} layer, context {q['context']} (quick) / d_model {f['d_model']}, "
-             f"{f['layers']} layers, context {f['context']} (full), batch {q['batch']}")
+def _setting(what: str = "", model: dict = MODEL) -> str:
+    q = model
+    shape = f"d_model {q['d_model']}, {q['layers']} layer, {q['heads']} heads, context {q['context']}, batch {q['batch']}"
     return SETTING.format(what=shape + (", " + what if what else ""))
 
 
 ENTRIES: list[TrickEntry] = [
     TrickEntry(
         name="transformer-allocation", kind="compute allocation",
-        setting=SETTING.format(what="d_model sized to each rule (1 layer quick, 2 full), peak lr 3e-3"),
+        setting=SETTING.format(what="d_model sized to each rule from 16 at the smallest budget, 1 layer, context 32, "
+                               "peak lr 3e-3"),
         description=("spend each compute budget as Chinchilla does (D = 20 N) instead of as Kaplan does "
                      "(N ∝ C^0.73); both rules meet at the smallest budget"),
         scale_axis="C", scale_unit="training FLOPs, 6·N·D (N: every parameter)",
@@ -454,7 +460,7 @@ ENTRIES: list[TrickEntry] = [
     ),
     *[TrickEntry(
         name=name, kind="repetition",
-        setting=_setting(f"peak lr {QUICK['lr']:g}"),
+        setting=_setting(f"peak lr {QUICK['lr']:g}", REP_MODEL),
         description=f"train on {R} epochs of a pool of D/{R} unique tokens instead of D fresh tokens",
         scale_axis="D", scale_unit="training tokens (bytes)",
         scale_why=f"at a fixed model, compute ∝ tokens; the pool is 1/{R} of them",
@@ -463,7 +469,11 @@ ENTRIES: list[TrickEntry] = [
         theory_source="theory/effective_data.py (Muennighoff et al. 2023 eq. 5; REFERENCES.md §4)",
         theory_note=(f"repeated data is worth D′ = U + U R*_D (1 − e^(−R_D/R*_D)); at {R} epochs M = D′/D = "
                      f"{_repetition_m(R):.3g}, constant in scale; the fresh-data arm is one epoch over a pool of D tokens; "
-                     f"pools are whole documents in a random order drawn per seed (the D/{R} pool is part of the D pool)"),
+                     f"pools are whole documents in a random order drawn per seed (the D/{R} pool is part of the D pool). "
+                     f"Regime: Muennighoff et al. fitted R*_D on models trained near or beyond compute-optimal; here a "
+                     f"{_rep_params():,}-parameter model trains on D/N = {_rep_ratio(QUICK):.3g}–{_rep_ratio(QUICK, -1):.3g} "
+                     f"(quick) or {_rep_ratio(FULL):.3g}–{_rep_ratio(FULL, -1):.3g} (full) tokens per parameter, "
+                     f"the unique pool U/N = {_rep_ratio(QUICK) / R:.3g} and up"),
         group="transformer-repetition",
     ) for name, R in (("transformer-repetition", EPOCHS), ("transformer-repetition-16-epochs", 16))],
     TrickEntry(
@@ -502,8 +512,9 @@ ENTRIES: list[TrickEntry] = [
     TrickEntry(
         name="transformer-probe-pruning", kind="data pruning",
         setting=_setting(f"peak lr {QUICK['lr']:g}"),
-        description=("keep the hardest or easiest half of the documents by the loss of a probe transformer "
-                     "(d_model 16, 1 layer, 65k tokens), the better choice (or no pruning) at each scale"),
+        description=("keep the hardest or easiest half (full mode also a quarter) of the documents by the loss of a "
+                     "probe transformer (d_model 16, 1 layer, 65k tokens quick / 131k full), the best choice (or no "
+                     "pruning) at each scale"),
         scale_axis="D", scale_unit="training tokens (bytes)",
         scale_why="the tokens trained on; the corpus is far larger than any run, so no token repeats in either arm",
         quick=_pruning(QUICK), full=_pruning(FULL),

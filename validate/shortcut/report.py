@@ -270,9 +270,13 @@ METHOD = """\
 - **Theory class and crossings**: from the theory's curves on its own grid (stated per trick): *constant*
   when log10 M stays within 0.01 of its first value, else growing/shrinking; the 10×/100× crossing is the
   least baseline scale on the grid where the theory's M reaches it.
-- **Frontier shape**: local exponents −Δlog L̄/Δlog x between consecutive scales (L̄ the geometric mean),
-  and the slope of the local exponent against log x with its 95% interval: above 0 → faster than a power
-  law over the range; containing 0 → consistent with a power law.
+- **Frontier shape**: local exponents −Δlog L̄/Δlog x between consecutive scales (L̄ the geometric mean)
+  with 95% intervals (resampling runs within each scale).
+- **Shape test** (tricks with a qualitative claim, e.g. perceptron pruning): the excess exponent κ =
+  s_trick − s_baseline on each segment both arms ran. *Faster than a power law*: κ rises significantly
+  between two segments (the 95% interval of κ_j − κ_k above 0 for some k < j); a trick that rescales or
+  changes the exponent of the baseline's power law has constant κ. *Reverts to a power law*: the 95%
+  interval of κ on the last segment contains 0 (the frontier ends parallel to the baseline's power law).
 """
 
 
@@ -355,6 +359,19 @@ def markdown(results, summary: dict, meta: dict, plots: dict) -> str:
             lines.append("")
             for arm_name, sh in r.shapes.items():
                 lines.append(f"- {arm_name}: {sh['shape']}")
+            lines.append("")
+        st = r.shape_test
+        if st is not None:
+            words = {"faster": "faster than a power law", "reverts": "reverts to a power law"}
+            lines.append(f"**Shape test** (claim: the frontier {words[st['expected']]}; "
+                         f"{'shown' if st['passed'] else 'not shown' if st['passed'] is False else 'not tested'}): "
+                         f"{st['statement']}. Excess exponent κ = s_trick − s_baseline per segment (0: parallel to the "
+                         "baseline's power law; a significant rise of κ: faster than any power law):")
+            lines.append("")
+            th_k = st.get("theory_excess_exponent") or [None] * len(st["segments"])
+            krows = [{"seg": f"{_fmt(sg[0])}–{_fmt(sg[1])}", "k": _fmt(k), "ci": _ci(ci), "th": _fmt(tk)}
+                     for sg, k, ci, tk in zip(st["segments"], st["excess_exponent"], st["ci95"], th_k)]
+            lines.append(_md_table(krows, [("seg", e.scale_axis), ("k", "κ"), ("ci", "95% CI"), ("th", "theory κ")]))
             lines.append("")
         th = j["theory"]
         if th["available"]:

@@ -71,8 +71,8 @@ def plan(entries: Sequence[TrickEntry], mode: str, device: str = "cpu") -> Plan:
             where = f"{entry.name} ({mode}) {arm_name}"
             lst = []
             for values in arm.configs:
-                for seed in proto.seeds:
-                    spec, config = build_config(arm.simulator, values, seed, dev, where)
+                for seed, run_values in arm.run_values(values, proto.seeds):
+                    spec, config = build_config(arm.simulator, run_values, seed, dev, where)
                     cfg = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
                     key = run_key(arm.simulator, cfg)
                     task = RunTask(key=key, simulator=arm.simulator, target=SIMULATORS[arm.simulator],
@@ -83,6 +83,20 @@ def plan(entries: Sequence[TrickEntry], mode: str, device: str = "cpu") -> Plan:
                         by_sim.setdefault(arm.simulator, []).append(task)
             tasks[entry.name][arm_name] = lst
     return Plan(mode, device, list(entries), tasks, by_sim)
+
+
+def cost_hint(task) -> float:
+    """A rough relative cost of a run, for ordering only (never for results): transformer runs by model
+    tokens × width², perceptron runs by the examples the solver sees, kernel runs by samples × modes."""
+    c = task.config
+    if "d_model" in c:
+        n_models = len(c.get("seeds") or (1,)) * len(c.get("lrs") or (1,))
+        return float(c["tokens"]) * n_models * (float(c["d_model"]) ** 2 * c.get("layers", 1) + 256.0 * c["d_model"])
+    if "alpha_tot" in c:
+        return (float(c["alpha_tot"]) * float(c.get("keep", 1.0)) * float(c.get("N", 1))) ** 2
+    P = c.get("P")
+    p_max = max(P) if isinstance(P, (list, tuple)) and P else float(P or 1)
+    return float(p_max) / float(c.get("keep", 1.0) or 1.0) * float(c.get("modes", 1))
 
 
 def _protocol_text(entry: TrickEntry, mode: str, arm: str) -> str:
@@ -107,6 +121,9 @@ def run_plan(p: Plan, store, *, workers: int | None = None, executor=None, capac
                             _protocol_text(entry, p.mode, arm_name), (t.key for t in lst), "<shortcut catalogue>")
     summaries = {}
     for sim_name, tasks in p.by_simulator.items():
+        # longest first, so the workers' last runs are short ones (a long run started last would leave
+        # the other worker idle until it ends)
+        tasks = sorted(tasks, key=cost_hint, reverse=True)
         name = f"shortcut-{p.mode}-{sim_name}"
         text = json.dumps({"shortcut": p.mode, "tricks": [e.name for e in p.entries], "simulator": sim_name})
         spec = SweepSpec(path="<shortcut catalogue>", name=name, simulator=sim_name, target=tasks[0].target,
@@ -135,10 +152,19 @@ def _get_path(record, path: str):
     return obj
 
 
-def record_points(arm: Arm, record) -> list[tuple[float, float]]:
-    """(scale, loss) points of one stored run (a list field gives one point per element)."""
+def record_points(arm: Arm, record) -> list[tuple]:
+    """(scale, loss) points of one stored run (a list field gives one point per element), or, from an
+    arm's ``points`` function, (scale, loss, seed[, setting]) where a run holds several models: the
+    model's seed, and its values of the arm's ``frontier_over`` fields where they differ from the run's
+    configuration (a learning-rate grid trained in one run)."""
     if arm.points is not None:
-        return [(float(s), float(l)) for s, l in arm.points(record)]
+        out = []
+        for p in arm.points(record):
+            if len(p) == 2:
+                out.append((float(p[0]), float(p[1])))
+            else:
+                out.append((float(p[0]), float(p[1]), int(p[2]), dict(p[3]) if len(p) > 3 else {}))
+        return out
     s = _get_path(record, arm.scale)
     l = _get_path(record, arm.loss)
     if isinstance(s, list) or isinstance(l, list):
@@ -153,6 +179,7 @@ class ArmPoints:
     """An arm's points from the store, after frontier selection."""
 
     data: Any  # validate.multiplier.ArmData (None when no run finished)
+    records: list  # the arm's finished stored records (what the theory may be calibrated on)
     candidates: dict  # frontier setting (tuple) -> list of (scale, loss, seed): every point before selection
     chosen: list  # per scale: {"scale", "setting", "geo_mean_loss"} (frontier arms)
     runs_planned: int
@@ -171,16 +198,21 @@ def arm_points(arm: Arm, keys: Sequence[str], store) -> ArmPoints:
     failed = sum(1 for r in records.values() if r.status != "ok")
     missing = len(set(keys)) - len(records)
     candidates: dict = {}
+    used = []
     for rec in ok:
-        setting = tuple(rec.config.get(f) for f in arm.frontier_over)
         try:
             pts = record_points(arm, rec)
         except KeyError:
             failed += 1
             continue
-        for s, l in pts:
+        used.append(rec)
+        for pt in pts:
+            s, l = pt[0], pt[1]
+            seed = pt[2] if len(pt) > 2 else int(rec.seed if rec.seed is not None else 0)
+            over = pt[3] if len(pt) > 3 else {}
+            setting = tuple(over.get(f, rec.config.get(f)) for f in arm.frontier_over)
             if math.isfinite(s) and s > 0 and math.isfinite(l) and l > 0:
-                candidates.setdefault(setting, []).append((s, l, int(rec.seed if rec.seed is not None else 0)))
+                candidates.setdefault(setting, []).append((s, l, int(seed)))
     chosen = []
     rows: list = []
     if candidates and arm.frontier_over:
@@ -200,7 +232,7 @@ def arm_points(arm: Arm, keys: Sequence[str], store) -> ArmPoints:
     else:
         rows = [pt for pts in candidates.values() for pt in pts]
     data = ArmData.from_runs(rows, arm.label) if rows else None
-    return ArmPoints(data, candidates, chosen, len(set(keys)), len(ok), failed, missing,
+    return ArmPoints(data, used, candidates, chosen, len(set(keys)), len(ok), failed, missing,
                      sorted({r.device for r in ok if r.device}), sorted({r.code_version for r in ok if r.code_version}))
 
 
@@ -231,6 +263,7 @@ class TrickResult:
     theory: Any = None  # TheoryCurves or None
     comparison: Any = None  # TheoryComparison or None
     shapes: dict = field(default_factory=dict)  # arm -> local exponents
+    shape_test: dict | None = None  # validate.multiplier.frontier_shape_test, for entries with expected_shape
     agrees: bool | None = None
     verdict: str = ""
     error: str | None = None  # why it was not measured
@@ -275,6 +308,8 @@ class TrickResult:
             measured["frontier_choice"] = frontier
         if self.shapes:
             measured["local_exponents"] = self.shapes
+        if self.shape_test is not None:
+            measured["shape_test"] = self.shape_test
         if self.error:
             measured["error"] = self.error
         return {
@@ -304,7 +339,9 @@ def _measure(entry, mode, store, proto: Protocol, n_bootstrap, seed, want_theory
     th = None
     if want_theory and entry.theory is not None:
         try:
-            th = entry.theory(proto)
+            # the theory hook: the protocol, and each arm's finished stored runs (for theories calibrated
+            # on the entry's own runs; the others ignore them)
+            th = entry.theory(proto, {k: list(a.records) for k, a in arms.items()})
         except ImportError as exc:
             res.theory_error = f"theory unavailable in this checkout ({exc})"
         except (ValueError, ArithmeticError) as exc:  # InputError included
@@ -343,6 +380,12 @@ def _measure(entry, mode, store, proto: Protocol, n_bootstrap, seed, want_theory
             sh["theory"] = theory_local_exponents(th, k, sh["segments"])
     res.comparison = compare_with_theory(m, th) if th is not None else None
     agrees, text = verdict(m, res.comparison)
+    if entry.expected_shape:
+        from validate.multiplier import frontier_shape_test
+
+        res.shape_test = frontier_shape_test(arms["baseline"].data, arms["trick"].data, entry.expected_shape,
+                                             theory=th, n_bootstrap=B, seed=seed)
+        text += "; frontier shape (stated test): " + res.shape_test["statement"]
     if th is None and entry.theory is not None:
         text += f" ({res.theory_error or 'theory not computed'})"
     res.agrees, res.verdict = agrees, text
@@ -375,6 +418,8 @@ def summarise(results: Sequence[TrickResult]) -> dict:
     no_theory = [r.entry.name for r in results if r.entry.theory is None]
     not_measured = [r.entry.name for r in results if r.measurement is None or r.measurement.status != "measured"]
     theory10 = [r.entry.name for r in results if r.theory is not None and r.theory.profile()["crosses_10x_at"] is not None]
+    shape_tests = {r.entry.name: {"expected": r.shape_test["expected"], "passed": r.shape_test["passed"]}
+                   for r in results if r.shape_test is not None}
     parts = [f"{len(measured)} of {len(results)} tricks measured"]
     parts.append(("reaching 10× (lower 95% bound ≥ 10 at some target loss): " + ", ".join(reach10)) if reach10
                  else "none reaches 10× with its lower 95% bound")
@@ -388,12 +433,17 @@ def summarise(results: Sequence[TrickResult]) -> dict:
         parts.append("theory predicts ≥ 10× somewhere on its grid for: " + ", ".join(theory10))
     parts.append(f"theory agrees (stated test) for {len(agree)}: {', '.join(agree) or '–'}; disagrees for "
                  f"{len(disagree)}: {', '.join(disagree) or '–'}; no theory: {', '.join(no_theory) or '–'}")
+    if shape_tests:
+        words = {"faster": "faster than a power law", "reverts": "reverts to a power law"}
+        parts.append("frontier shape tests: " + ", ".join(
+            f"{n} {words[t['expected']]}: {'shown' if t['passed'] else 'not shown' if t['passed'] is False else 'not tested'}"
+            for n, t in shape_tests.items()))
     if not_measured:
         parts.append("not measured: " + ", ".join(not_measured))
     return {"text": "; ".join(parts) + ".", "measured": len(measured), "total": len(results),
             "reaches_10x": reach10, "reaches_100x": reach100, "growing": growing, "no_effect": no_effect,
             "agrees": agree, "disagrees": disagree, "no_theory": no_theory, "not_measured": not_measured,
-            "theory_crosses_10x": theory10}
+            "theory_crosses_10x": theory10, "shape_tests": shape_tests}
 
 
 __all__ = ["Plan", "TrickResult", "arm_points", "measure_plan", "member_sweep", "plan", "record_points",
