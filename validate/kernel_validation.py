@@ -225,7 +225,9 @@ def plot_case(result: dict, path: Path) -> Path:
                 capsize=2, label="simulation (mean ± 2 s.e.m.)")
     ax.set_ylabel("test error $E_g$")
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items())
-    ax.set_title(f"{result['name']} ({result['kind']})\n{params}", fontsize=8)
+    import textwrap
+
+    ax.set_title(f"{result['name']} ({result['kind']})\n" + "\n".join(textwrap.wrap(params, 90)), fontsize=8)
     ax.legend(fontsize=8)
     rel_sem = 2 * np.asarray(result["simulation_sem"]) / np.asarray(result["theory"])
     ax2.errorbar(P, 100 * np.asarray(result["rel_err"]), yerr=100 * rel_sem, fmt="o-", color="C2", ms=3, capsize=2)
