@@ -263,11 +263,14 @@ def _print_fit(out: dict) -> None:
         stdout_console.print(f"wrote {p}")
 
 
-# --- validate extrapolation -----------------------------------------------------------------------
+# --- validate extrapolation ---------------------------------------------------------------------
 
 def extrapolation_command(
-    file: Annotated[Path, typer.Argument(help=FILE_HELP, show_default=False)],
-    holdout_above_compute: Annotated[float, typer.Option("--holdout-above-compute", help="Fit on runs below this many FLOPs; predict the runs at or above it.", show_default=False)],
+    file: Annotated[Optional[Path], typer.Argument(help=FILE_HELP + " Omit it with --simulator.", show_default=False)] = None,
+    holdout_above_compute: Annotated[Optional[float], typer.Option("--holdout-above-compute", help="Fit on runs below this many FLOPs; predict the runs at or above it (with --simulator: default largest compute / 16).", show_default=False)] = None,
+    simulator: Annotated[Optional[str], typer.Option("--simulator", help="Instead of FILE: sweep this simulator (rf or transformer), fit below the cut-off, predict the runs 4-16x above it.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="With --simulator: a small design (seconds; for tests).")] = False,
+    store: Annotated[Optional[Path], typer.Option("--store", help="With --simulator: keep the runs in this results store (a rerun reuses them); default a temporary one.")] = None,
     law: Annotated[str, typer.Option("--law", help=LAW_HELP)] = "chinchilla",
     min_factor: Annotated[float, typer.Option("--min-factor", help="Hold out only runs with C >= cut-off x this.")] = 1.0,
     max_factor: Annotated[float, typer.Option("--max-factor", help="Hold out only runs with C <= cut-off x this (default: no limit).")] = math.inf,
@@ -277,18 +280,20 @@ def extrapolation_command(
     loss_col: LOSS_COL = None,
     col: COLS = [],
     drop_highest_loss: DROP = 0,
-    bootstrap: Annotated[int, typer.Option("--bootstrap", min=2, help="Bootstrap refits for the predictive intervals.")] = 200,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=2, help="Bootstrap refits for the intervals.")] = 200,
     alpha: Annotated[float, typer.Option("--alpha", help="1 - interval level (0.05: 95% intervals).")] = 0.05,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Write extrapolation.png to this directory.")] = None,
     workers: WORKERS = 0,
     seed: SEED = 0,
     json_out: JSON = False,
 ) -> None:
-    """Fit below a compute cut-off and predict held-out larger runs: errors and interval coverage."""
-    from sim.provenance import run_metadata
-    from validate.extrapolation import extrapolation_test
+    """Fit below a compute cut-off and predict held-out larger runs: errors and interval coverage.
 
-    if not (math.isfinite(holdout_above_compute) and holdout_above_compute > 0):
+    Runs come from FILE, or from a sweep of a simulator (--simulator rf|transformer; the fixed
+    design of validate/sim_extrapolation.py, held out 4-16x above the cut-off)."""
+    from sim.provenance import run_metadata
+
+    if holdout_above_compute is not None and not (math.isfinite(holdout_above_compute) and holdout_above_compute > 0):
         raise CLIError("--holdout-above-compute", f"must be a positive number of FLOPs, got {holdout_above_compute!r}")
     if not 0 < alpha < 1:
         raise CLIError("--alpha", f"must lie between 0 and 1, got {alpha!r}")
@@ -296,6 +301,30 @@ def extrapolation_command(
         raise CLIError("--min-factor", f"need 1 <= --min-factor <= --max-factor, got {min_factor!r}, {max_factor!r}")
     _check_plot_dir(plot)
     nworkers = _workers(workers)
+    if simulator is not None:
+        from validate.sim_extrapolation import SIMULATORS
+
+        if file is not None:
+            raise CLIError("FILE", "give either a runs file or --simulator, not both")
+        if simulator not in SIMULATORS:
+            raise CLIError("--simulator", f"expected one of {', '.join(SIMULATORS)}, got {simulator!r}")
+        if min_factor != 1.0 or not math.isinf(max_factor):
+            raise CLIError("--min-factor", "with --simulator the held-out runs are those 4-16x above the cut-off")
+        if store is not None:
+            from validate.store import Store
+
+            Store.check(store)
+        _simulator_extrapolation(simulator, quick, store, holdout_above_compute, law, bootstrap, alpha, plot,
+                                 nworkers, seed, json_out)
+        return
+    if file is None:
+        raise CLIError("FILE", "give a runs file, or --simulator rf|transformer")
+    if quick or store is not None:
+        raise CLIError("--quick" if quick else "--store", "only applies with --simulator")
+    if holdout_above_compute is None:
+        raise CLIError("--holdout-above-compute", "needed with a runs file (FLOPs: fit below, predict at or above)")
+    from validate.extrapolation import extrapolation_test
+
     the_law = _law(law)
     runs = _load_runs(file, the_law, n_col, c_col, d_col, loss_col, col, drop_highest_loss, extra_need=("C",))
     with _progress_callback(f"bootstrap ({bootstrap} refits)") as cb:
@@ -305,6 +334,31 @@ def extrapolation_command(
     out["provenance"] = run_metadata(seed, {"file": str(file), "law": the_law.spec(), "holdout_above_compute": holdout_above_compute,
                                             "min_factor": min_factor, "max_factor": max_factor if math.isfinite(max_factor) else None,
                                             "bootstrap": bootstrap, "alpha": alpha, "drop_highest_loss": drop_highest_loss}, "cpu")
+    _finish_extrapolation(res, runs, out, plot, alpha, json_out)
+
+
+def _simulator_extrapolation(simulator, quick, store, cutoff, law, bootstrap, alpha, plot, nworkers, seed, json_out):
+    from sim.provenance import run_metadata
+    from validate.sim_extrapolation import simulator_extrapolation
+
+    from validate.bootstrap import default_workers
+
+    the_law = _law(law)
+    run_workers = nworkers or default_workers()  # --workers 0: one per core, for the runs and the bootstrap
+    with _progress_callback(f"{simulator} runs") as on_run:
+        res, runs, info = simulator_extrapolation(simulator, quick=quick, store=store, cutoff=cutoff, law=the_law,
+                                                  n_bootstrap=bootstrap, alpha=alpha, seed=seed, workers=run_workers,
+                                                  on_run=on_run)
+    out = res.summary()
+    out["runs"] = info
+    out["provenance"] = run_metadata(seed, {"simulator": simulator, "quick": quick, "design": info["design"],
+                                            "law": the_law.spec(), "holdout_above_compute": res.cutoff,
+                                            "holdout_factors": info["holdout_factors"], "bootstrap": bootstrap,
+                                            "alpha": alpha, "store": info["store"]}, "cpu")
+    _finish_extrapolation(res, runs, out, plot, alpha, json_out)
+
+
+def _finish_extrapolation(res, runs, out, plot, alpha, json_out) -> None:
     if plot is not None:
         from validate.plots_fit import plot_extrapolation
 
@@ -319,13 +373,15 @@ def extrapolation_command(
     for c in ("C", "x largest train C", "loss", "predicted", "rel. error", f"{100 * (1 - alpha):.0f}% interval", "inside"):
         t.add_column(c)
     for p in res.points:
-        t.add_row(f"{p['C']:.3g}", f"{p['compute_over_largest_train']:.1f}", f"{p['loss']:.4f}", f"{p['predicted']:.4f}",
-                  f"{100 * p['rel_err']:.2f}%", f"({p['interval'][0]:.4f}, {p['interval'][1]:.4f})", "yes" if p["inside"] else "no")
+        t.add_row(f"{p['C']:.3g}", f"{p['compute_over_largest_train']:.1f}", f"{p['loss']:.4g}", f"{p['predicted']:.4g}",
+                  f"{100 * p['rel_err']:.2f}%", f"({p['interval'][0]:.4g}, {p['interval'][1]:.4g})", "yes" if p["inside"] else "no")
     stdout_console.print(t)
     stdout_console.print(f"mean relative error {100 * res.mean_rel_err:.2f}%, max {100 * res.max_rel_err:.2f}%, "
                          f"coverage {100 * res.coverage:.0f}% of prediction intervals (nominal {100 * (1 - alpha):.0f}%), "
                          f"{100 * res.coverage_mean_curve:.0f}% of mean-curve intervals; mean log error {res.mean_log_error:+.4f} "
                          f"against a training residual scale of {res.residual_scale:.4f}")
+    for p in out.get("plots", []):
+        stdout_console.print(f"wrote {p}")
 
 
 # --- validate huber-reduction ---------------------------------------------------------------------
