@@ -212,11 +212,25 @@ def nested_ridge_solve(K, y, sizes: np.ndarray, ridge: float, backend: Backend):
         raise InputError("ridge", f"the kernel matrix at P = {n_total} is singular in floating point; use a positive ridge (or more modes)")
     z = solve_triangular(L, y, lower=True)  # forward substitution is nested: z[:p] is the p-block's
     C = y.shape[1]
-    rhs = xp.zeros((n_total, len(sizes), C))
+    m = len(sizes)
+    A = xp.zeros((n_total, m, C))
     for j, p in enumerate(sizes):
-        rhs[:p, j] = z[:p]
-    A = solve_triangular(L, rhs.reshape(n_total, -1), lower=True, trans=1)  # Lᵀ x = rhs, no transposed copy
-    return A.reshape(n_total, len(sizes), C)
+        A[:p, j] = z[:p]
+    # Backward substitution L[:p, :p]ᵀ α = z[:p] for every size at once, blocked by the sizes: right-hand
+    # side j is zero below p_j and so is its solution, so row block (p_{b-1}, p_b] involves only the
+    # columns of sizes ≥ p_b. Bottom block first: solve with its diagonal block of Lᵀ, then remove its
+    # part from the rows above (one product). For 12 evenly spaced sizes this is ~2.3 n²·C
+    # multiply-adds against 6 n²·C for one solve over all 12·C zero-padded columns.
+    X = A.reshape(n_total, m * C)
+    bounds = [0] + [int(p) for p in sizes]
+    for b in range(m, 0, -1):
+        lo, hi = bounds[b - 1], bounds[b]
+        cols = slice((b - 1) * C, m * C)
+        Xb = solve_triangular(L[lo:hi, lo:hi], X[lo:hi, cols], lower=True, trans=1)  # Lᵀ x = rhs, no transposed copy
+        X[lo:hi, cols] = Xb
+        if lo > 0:
+            X[:lo, cols] -= L[lo:hi, :lo].T @ Xb
+    return A
 
 
 # --- Synthetic eigenbasis tasks ---------------------------------------------------------------------
@@ -395,15 +409,18 @@ def load_dataset(name: str, *, pool: int = 4000, input_dim: int = 16, data_seed:
 
 def _sum_repeated_rows(xp, idx, A):
     """(u, B): the distinct draws u (sorted) and B = the rows of A summed per distinct draw (B[r] =
-    Σ_{i: idx[i] = u[r]} A[i]), so that K_pool[:, idx] A = K_pool[:, u] B."""
+    Σ_{i: idx[i] = u[r]} A[i]), so that K_pool[:, idx] A = K_pool[:, u] B. Sorted segments and one
+    reduceat (numpy's add.at is ~5x slower here); a scatter-add on CuPy."""
+    if xp is np:
+        order = np.argsort(idx, kind="stable")
+        sorted_idx = idx[order]
+        starts = np.flatnonzero(np.r_[True, sorted_idx[1:] != sorted_idx[:-1]])
+        return sorted_idx[starts], np.add.reduceat(A[order], starts, axis=0)
+    import cupyx
+
     u, inverse = xp.unique(idx, return_inverse=True)
     B = xp.zeros((len(u), A.shape[1]))
-    if xp is np:
-        np.add.at(B, inverse, A)
-    else:  # CuPy
-        import cupyx
-
-        cupyx.scatter_add(B, inverse, A)
+    cupyx.scatter_add(B, inverse, A)
     return u, B
 
 
@@ -427,7 +444,8 @@ def pool_errors_one_seed(K_pool, Y_pool, sizes: np.ndarray, *, ridge: float, see
     del K
     C = Y_pool.shape[1]
     u, B = _sum_repeated_rows(xp, idx_d, A.reshape(n_total, -1))
-    F = xp.take(K_pool, u, axis=1) @ B  # predictions on the pool, every size and output in one product
+    # K_pool[:, u] = K_pool[u]ᵀ (symmetric): a gather of whole rows, and BLAS takes the transpose as is
+    F = xp.take(K_pool, u, axis=0).T @ B  # predictions on the pool, every size and output in one product
     F = F.reshape(n_pool, len(sizes), C)
     err = xp.sum((F - Y_pool[:, None, :]) ** 2, axis=(0, 2)) / n_pool
     return backend.to_host(err).astype(np.float64)
