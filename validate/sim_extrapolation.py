@@ -53,7 +53,7 @@ def design(simulator: str, quick: bool = False) -> dict:
                                                 "latent_dim": 2048}}
     if simulator == "transformer":
         # Runs cost about their token count (small models are overhead-bound), so the design spends its
-        # tokens on the few held-out runs: about 10 training and 6 held-out runs per seed.
+        # tokens on the few held-out runs: 15 training and 6 held-out runs per seed.
         return {"seeds": [0] if quick else [0, 1, 2],
                 "grid": {"layers": 2, "heads": 2, "context": 64, "batch": 16, "corpus": "stdlib",
                          "schedule": "cosine", "eval_points": 1, "eval_tokens": 16_384},
