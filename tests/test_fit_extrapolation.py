@@ -6,7 +6,7 @@ mean-curve (confidence) intervals, parameter uncertainty only, miss far more of 
 import numpy as np
 import pytest
 
-from validate.bootstrap import modified_residuals
+from validate.bootstrap import bootstrap_fit, modified_residuals, predictive_interval
 from validate.extrapolation import extrapolation_test
 from validate.fit import fit_law, gauss_newton_leverage
 from validate.runs_io import runs_from_arrays
@@ -62,7 +62,23 @@ def test_leverage_and_modified_residuals():
     assert h.shape == (runs.n,) and np.all((h >= 0) & (h < 1))
     assert h.sum() == pytest.approx(5.0, abs=1e-6)
     r = fit.log_residuals / np.sqrt(1 - h)
-    np.testing.assert_allclose(modified_residuals(fit), r - np.median(r))
+    np.testing.assert_allclose(modified_residuals(fit), np.sort(r) - np.median(r))
     # a linear model's hat matrix, against the textbook formula
     X = np.column_stack([np.ones(6), np.arange(6.0)])
     np.testing.assert_allclose(gauss_newton_leverage(X), np.diag(X @ np.linalg.inv(X.T @ X) @ X.T))
+
+
+def test_prediction_interval_does_not_depend_on_the_order_of_runs():
+    """The fit and the bootstrap are row-order invariant; so must the residual draws be (they were
+    drawn from the residuals in file order once, and the same runs read in another order gave other
+    intervals)."""
+    x = np.geomspace(1e2, 1e6, 40)
+    y = (0.5 + 5.0 * x ** -0.4) * np.exp(0.02 * np.random.default_rng(4).standard_normal(40))
+    new = {"x": np.array([2e6, 8e6])}
+    perm = np.random.default_rng(5).permutation(40)
+    out = []
+    for order in (np.arange(40), perm):
+        fit = fit_law("power-law", {"x": x[order]}, y[order], max_starts=256)
+        boot = bootstrap_fit(fit, {"x": x[order]}, y[order], n_bootstrap=20, seed=1)
+        out.append(np.concatenate(predictive_interval(fit, boot, new, seed=2)))
+    np.testing.assert_array_equal(out[0], out[1])

@@ -41,6 +41,7 @@ from validate.fit import (
     FTOL, GTOL, FitResult, Objective, compute_optimal_samples, lbfgs_batched, prepare_data, scipy_polish,
 )
 
+NOISE_DRAWS = 4000  # simulated new runs per point for a prediction interval (refits x residual draws)
 CHUNK = 50  # replicates per task: fixed, so results do not depend on the number of workers
 DEFAULT_COMPUTE = 5.88e23  # FLOPs: Gopher's budget, where Hoffmann compare allocations (REFERENCES.md §3)
 
@@ -293,7 +294,7 @@ def modified_residuals(fit: FitResult) -> np.ndarray:
     h = getattr(fit, "leverage", None)
     if h is not None and np.all(np.isfinite(h)):
         r = r / np.sqrt(1.0 - np.clip(h, 0.0, 0.99))
-    r = r[np.isfinite(r)]
+    r = np.sort(r[np.isfinite(r)])  # sorted: draws from it do not depend on the order of the runs
     return r - (np.mean(r) if fit.loss == "squared" else np.median(r))
 
 
@@ -311,8 +312,9 @@ def predictive_interval(fit: FitResult, boot: BootstrapResult, inputs: Mapping[s
     simulated new observation log L* = log Lhat_b(x) - e*, where Lhat_b is the refit on runs
     resampled with replacement (parameter uncertainty) and e* is drawn with replacement from the
     full fit's leverage-inflated, centred log residuals (`modified_residuals`: the run-to-run
-    scatter, with its real shape and tails rather than an assumed normal). The interval is the
-    alpha/2 and 1 - alpha/2 percentiles of the simulated L*. It assumes the law is right and the
+    scatter, with its real shape and tails rather than an assumed normal), several draws per refit
+    (NOISE_DRAWS simulated runs a point in all). The interval is the alpha/2 and 1 - alpha/2
+    percentiles of the simulated L*. It assumes the law is right and the
     scatter the same at the new point as in the fitted runs; a misspecified law extrapolated far
     can still under-cover (the planted simulation in tests/test_fit_extrapolation.py checks the
     calibration when those assumptions hold).
@@ -326,6 +328,10 @@ def predictive_interval(fit: FitResult, boot: BootstrapResult, inputs: Mapping[s
     if noise:
         eps = modified_residuals(fit)
         rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(2**31,)))
+        # several residual draws per refit (at least NOISE_DRAWS simulated runs a point), so the
+        # interval's ends carry little Monte Carlo noise of their own
+        k = max(1, -(-NOISE_DRAWS // pred.shape[0]))
+        pred = np.repeat(pred, k, axis=0)
         pred = pred * np.exp(-eps[rng.integers(0, eps.size, pred.shape)])  # log L = log Lhat - residual
     lo, hi = np.quantile(pred, [alpha / 2, 1 - alpha / 2], axis=0)
     return lo, hi
