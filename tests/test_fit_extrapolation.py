@@ -82,3 +82,27 @@ def test_prediction_interval_does_not_depend_on_the_order_of_runs():
         boot = bootstrap_fit(fit, {"x": x[order]}, y[order], n_bootstrap=20, seed=1)
         out.append(np.concatenate(predictive_interval(fit, boot, new, seed=2)))
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_simulator_designs_and_run_records_to_points():
+    """The transformer design: one task per width x token budget x seed, each width with its stated
+    learning rate; store records become (N = non-embedding parameters, D = tokens, final loss),
+    diverged and null-loss runs left out; random-feature surfaces become one point per cell."""
+    from types import SimpleNamespace
+
+    from validate.sim_extrapolation import points_from_records, sweep_spec, transformer_lr
+
+    spec = sweep_spec("transformer")
+    assert len(spec.tasks) == 5 * 6 * 3
+    for t in spec.tasks:
+        assert t.config["lr"] == pytest.approx(transformer_lr(t.config["d_model"]))
+    assert transformer_lr(16) == pytest.approx(1e-2) and transformer_lr(64) == pytest.approx(5e-3)
+    recs = [SimpleNamespace(results={"params_nonembedding": 6592, "tokens": 50176, "final_val_loss": 2.9}),
+            SimpleNamespace(results={"params_nonembedding": 6592, "tokens": 100352, "final_val_loss": None, "diverged": True})]
+    inputs, loss, skipped = points_from_records("transformer", recs)
+    assert inputs["N"].tolist() == [6592] and inputs["D"].tolist() == [50176] and loss.tolist() == [2.9] and skipped == 1
+    rf = [SimpleNamespace(results={"features": [32, 64], "P": [32, 64, 128], "test_error": [[0.3, 0.2, None], [0.2, 0.1, 0.05]]})]
+    inputs, loss, skipped = points_from_records("rf", rf)
+    assert skipped == 1 and loss.size == 5
+    assert inputs["N"].tolist() == [32, 32, 64, 64, 64] and inputs["D"].tolist() == [32, 64, 32, 64, 128]
+    assert len(sweep_spec("rf").tasks) == 6 and len(sweep_spec("rf", quick=True).tasks) == 1
