@@ -352,7 +352,7 @@ def test_validation_loss_falls_with_model_size_and_with_tokens(text_corpus):
                  .runs[0].final_val_loss for t in (15_000, 120_000)]
     assert by_size[1] < by_size[0] - 0.05, by_size
     assert by_tokens[1] < by_tokens[0] - 0.05, by_tokens
-    assert all(2.0 / math.log(2) > 0 and v < math.log(256) for v in by_size + by_tokens)
+    assert all(0 < v < math.log(256) for v in by_size + by_tokens)  # finite, below the uniform byte's loss
 
 
 def test_registry_entry_runs_one_seed(tmp_path):
