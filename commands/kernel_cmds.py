@@ -163,15 +163,23 @@ def _predict_infinite(b: float, a: float, s2: float, lam: float, sizes: list[int
 
     from theory import spectral
 
-    curve = spectral.infinite_power_law_curve(b, a, sizes, ridge=lam, noise=s2)
+    spectral.check_infinite_decays(b, a)  # bad input fails before any progress bar or work
     positive = [p for p in sizes if p > 0]
     local: list = []
-    if positive:
-        P = np.asarray(positive, dtype=np.float64)
-        up = spectral.infinite_power_law_curve(b, a, P * 1.001, ridge=lam, noise=s2).test_error
-        down = spectral.infinite_power_law_curve(b, a, P / 1.001, ridge=lam, noise=s2).test_error
-        local = list(map(float, -(np.log(up) - np.log(down)) / (2 * np.log(1.001))))
-    trunc = spectral.truncation_error(b, a, positive, modes=modes, ridge=lam, noise=s2) if positive else []
+    trunc: list = []
+    with progress() as bar:  # ~5p explicit modes: seconds at P ~ 10^6
+        task = bar.add_task("infinite-spectrum theory", total=4)
+        curve = spectral.infinite_power_law_curve(b, a, sizes, ridge=lam, noise=s2)
+        bar.advance(task)
+        if positive:
+            P = np.asarray(positive, dtype=np.float64)
+            up = spectral.infinite_power_law_curve(b, a, P * 1.001, ridge=lam, noise=s2).test_error
+            bar.advance(task)
+            down = spectral.infinite_power_law_curve(b, a, P / 1.001, ridge=lam, noise=s2).test_error
+            bar.advance(task)
+            local = list(map(float, -(np.log(up) - np.log(down)) / (2 * np.log(1.001))))
+            trunc = list(spectral.truncation_error(b, a, positive, modes=modes, ridge=lam, noise=s2))
+        bar.advance(task)
     result = {
         "data": "synthetic", "spectrum": "infinite", "spectrum_decay": b, "target_decay": a,
         "P": sizes, "test_error": curve.test_error.tolist(), "kappa": curve.kappa.tolist(),

@@ -420,7 +420,7 @@ class PowerLawTail:
         return self.d * math.exp(self.log_zeta_ab[0])
 
 
-def _check_infinite_decays(spectrum_decay: float, target_decay: float) -> None:
+def check_infinite_decays(spectrum_decay: float, target_decay: float) -> None:
     if not (math.isfinite(spectrum_decay) and spectrum_decay > 1):
         raise InputError("spectrum_decay", f"an infinite spectrum needs b > 1 (finite trace), got {spectrum_decay!r}")
     if not (math.isfinite(target_decay) and target_decay > 1):
@@ -440,7 +440,7 @@ def infinite_power_law_curve(spectrum_decay: float, target_decay: float, P, *, r
     """
     import scipy.special
 
-    _check_infinite_decays(spectrum_decay, target_decay)
+    check_infinite_decays(spectrum_decay, target_decay)
     eta_dummy = np.ones(1)
     _, _, P = _validate(eta_dummy, eta_dummy, P, ridge, noise)
     b, a = float(spectrum_decay), float(target_decay)
@@ -516,7 +516,7 @@ def truncated_power_law_task(spectrum_decay: float, target_decay: float, modes: 
     T_v = ζ(a, M+1)/ζ(a) (the numbers sim/kernel.py's truncated-infinite task uses)."""
     import scipy.special
 
-    _check_infinite_decays(spectrum_decay, target_decay)
+    check_infinite_decays(spectrum_decay, target_decay)
     if int(modes) != modes or modes < 1:
         raise InputError("modes", f"must be a whole number >= 1, got {modes!r}")
     b, a = float(spectrum_decay), float(target_decay)
