@@ -156,12 +156,13 @@ def test_shape_test_tells_a_cliff_from_a_rescaled_or_steeper_power_law():
     base = arm(lambda x: 2.0 * np.asarray(x, float) ** -0.5, seeds=eight, seed=21)
     rescaled = arm(lambda x: 2.0 * (3.0 * np.asarray(x, float)) ** -0.5, seeds=eight, seed=22)  # a constant 3x
     st = frontier_shape_test(base, rescaled, "reverts", n_bootstrap=B)
-    assert st["faster_than_power_law"] is False and st["reverts_to_power_law"] is True and st["passed"] is True
+    assert st["faster_than_power_law"] is False and st["reverted"] is True
+    assert st["reverts_to_power_law"] is False and st["passed"] is False  # it never left the power law
     steeper = arm(lambda x: 2.0 * np.asarray(x, float) ** -0.9, seeds=eight, seed=23)  # another exponent: a power law
     st = frontier_shape_test(base, steeper, "faster", n_bootstrap=B)
     assert st["faster_than_power_law"] is False and st["passed"] is False
     assert np.allclose(st["excess_exponent"], 0.4, atol=0.08)
-    assert st["reverts_to_power_law"] is False  # parallel means the same exponent, not a steeper one
+    assert st["reverted"] is False  # parallel means the same exponent, not a steeper one
     # a cliff (exponential decay beyond a point): the excess exponent rises
     x0 = 40.0
     cliff = arm(lambda x: np.where(np.asarray(x, float) < x0, 2.0 * np.asarray(x, float) ** -0.5,
@@ -169,5 +170,14 @@ def test_shape_test_tells_a_cliff_from_a_rescaled_or_steeper_power_law():
     st = frontier_shape_test(base, cliff, "faster", n_bootstrap=B)
     assert st["faster_than_power_law"] is True and st["passed"] is True and st["rises"]
     assert "faster than a power law, as claimed" in st["statement"]
+    # a transient: a power law, a steeper stretch, then parallel to the baseline again (reverts)
+    x1 = 100.0
+    bump = arm(lambda x: np.where(np.asarray(x, float) < x0, 2.0 * np.asarray(x, float) ** -0.5,
+                                  np.where(np.asarray(x, float) < x1, 2.0 * x0 ** -0.5 * (np.asarray(x, float) / x0) ** -2.0,
+                                           2.0 * x0 ** -0.5 * (x1 / x0) ** -2.0 * (np.asarray(x, float) / x1) ** -0.5)),
+               seeds=eight, seed=26)
+    st = frontier_shape_test(base, bump, "reverts", n_bootstrap=B)
+    assert st["faster_than_power_law"] is True and st["reverts_to_power_law"] is True and st["passed"] is True
+    assert st["reverted"] is True
     with pytest.raises(InputError):
         frontier_shape_test(base, cliff, "slower", n_bootstrap=B)

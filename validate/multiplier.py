@@ -592,27 +592,31 @@ def _exponent_samples(arm: ArmData, n_bootstrap: int, seed: int, stream: int) ->
 
 def frontier_shape_test(baseline: ArmData, trick: ArmData, expected: str, *, theory: "TheoryCurves | None" = None,
                         n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> dict:
-    """A stated test of a frontier's shape against the baseline's power law (issue 8's perceptron figure).
+    """A stated test of a frontier's shape against the baseline's power law (issue 8's perceptron figure:
+    "faster-than-power-law error decay with a perfect metric, reverting to a power law with an imperfect one").
 
     On the segments between consecutive scales that both arms ran, the *excess exponent* κ_k = s_trick,k −
     s_base,k is how much faster the trick's frontier falls than the baseline's learning curve there (s the
-    local exponents of `local_exponents`; 95% intervals from resampling each arm's runs within each scale).
+    local exponents of `local_exponents`; intervals from resampling each arm's runs within each scale).
     Against a power-law baseline, a trick that rescales it has κ ≡ 0 and one that changes its exponent a
     constant κ ≠ 0: both are power laws. Subtracting the baseline removes most of the bend the learning
-    curve has by itself (the max-margin perceptron's local exponent rises from ≈0.5 towards its asymptote 1
+    curve has by itself (the max-margin perceptron's local exponent rises from ≈0.3 towards its asymptote 1
     over these scales); a rescaled copy of a bending curve keeps a small κ of the bend's sign (the theory's
     κ, given beside, shows how large).
 
-    - **faster than a power law**: κ rises significantly between two segments, k < j with the interval of
-      κ_j − κ_k wholly above 0 (the frontier steepens beyond any power law relative to the baseline). The
-      pairs are many comparisons, so each pair's interval is Bonferroni-widened: 1 − 0.05/(number of
-      pairs) (family-wise 95%; with few bootstrap replicates its ends are the extreme replicates, so the
-      test errs towards "not shown");
-    - **reverts to a power law**: at the largest scales the trick runs parallel to the baseline's power law,
-      the 95% interval of κ on the last segment contains 0.
+    Comparisons between segments are many, so their intervals are Bonferroni-widened to 1 − 0.05/(number of
+    pairs) (family-wise 95%; with few bootstrap replicates the ends are extreme replicates, so the tests err
+    towards "not shown"):
 
-    ``expected`` ("faster" or "reverts") is the claim tested; ``passed`` whether the runs show it. The
-    theory's κ on the same segments (its curves, no interval) is given beside them when ``theory`` is.
+    - **faster than a power law** (claim "faster"): κ rises significantly, k < j with the interval of
+      κ_j − κ_k wholly above 0 (the frontier steepens beyond any power law relative to the baseline);
+    - **reverts to a power law** (claim "reverts"): κ rises significantly (as above) and falls back
+      significantly by the last segment, k < last with the interval of κ_k − κ_last wholly above 0 (the
+      frontier bends back towards the baseline's power law). Whether it got all the way back is said apart (``reverted``: the 95%
+      interval of κ on the last segment contains 0).
+    - **matches theory** (with ``theory``): the theory's κ lies inside the 95% interval of κ on every segment.
+
+    ``passed`` says whether the runs show the ``expected`` claim.
     """
     if expected not in SHAPES:
         raise InputError("expected_shape", f"expected one of {', '.join(SHAPES)}, got {expected!r}")
@@ -632,46 +636,62 @@ def frontier_shape_test(baseline: ArmData, trick: ArmData, expected: str, *, the
         kappa.append(float(et[i] - eb[k]))
         samples.append(Bt[:, i] - Bb[:, k])
     out = {"expected": expected, "segments": segments, "excess_exponent": kappa,
-           "ci95": [_pct(v) for v in samples], "rises": [], "faster_than_power_law": None,
-           "reverts_to_power_law": None, "passed": None, "theory_excess_exponent": None, "statement": ""}
+           "ci95": [_pct(v) for v in samples], "rises": [], "falls": [], "faster_than_power_law": None,
+           "reverts_to_power_law": None, "reverted": None, "passed": None, "theory_excess_exponent": None,
+           "theory_inside": None, "matches_theory": None, "statement": ""}
     if len(segments) < 2:
         out["statement"] = "not tested: the arms share fewer than two segments between scales"
         return out
     S = np.array(samples)  # (segments, B)
-    n_pairs = len(segments) * (len(segments) - 1) // 2
+    n = len(segments)
+    n_pairs = n * (n - 1) // 2
     level = 1.0 - 0.05 / n_pairs
-    out["rise_level"] = level
-    for k in range(len(segments)):
-        for j in range(k + 1, len(segments)):
+    out["pair_level"] = level
+    for k in range(n):
+        for j in range(k + 1, n):
             lo, hi = _pct(S[j] - S[k], level)
             if lo > 0:
-                out["rises"].append({"from": segments[k], "to": segments[j], "rise": kappa[j] - kappa[k], "ci95": [lo, hi]})
+                out["rises"].append({"from": segments[k], "to": segments[j], "rise": kappa[j] - kappa[k], "ci": [lo, hi]})
+            lo, hi = _pct(S[k] - S[j], level)
+            if lo > 0 and j == n - 1:
+                out["falls"].append({"from": segments[k], "to": segments[j], "fall": kappa[k] - kappa[j], "ci": [lo, hi]})
     out["faster_than_power_law"] = bool(out["rises"])
     last = out["ci95"][-1]
-    out["reverts_to_power_law"] = bool(last[0] <= 0.0 <= last[1])
+    out["reverted"] = bool(last[0] <= 0.0 <= last[1])
+    out["reverts_to_power_law"] = bool(out["rises"]) and bool(out["falls"])  # it left the power law and came back
     out["passed"] = out["faster_than_power_law"] if expected == "faster" else out["reverts_to_power_law"]
     k_peak = int(np.argmax(kappa))
     peak = (f"κ peaks at {kappa[k_peak]:.3g} [{out['ci95'][k_peak][0]:.3g}, {out['ci95'][k_peak][1]:.3g}] over "
-            f"{segments[k_peak][0]:.3g}–{segments[k_peak][1]:.3g}; on the last segment {kappa[-1]:.3g} "
-            f"[{last[0]:.3g}, {last[1]:.3g}]")
+            f"{segments[k_peak][0]:.3g}–{segments[k_peak][1]:.3g} and is {kappa[-1]:.3g} [{last[0]:.3g}, {last[1]:.3g}] "
+            f"on the last segment ({'back to' if out['reverted'] else 'not back to'} the baseline's power law there)")
     if theory is not None:
         tb = theory_local_exponents(theory, "baseline", segments)
         tt = theory_local_exponents(theory, "trick", segments)
-        out["theory_excess_exponent"] = [float(b - a) if np.isfinite(a) and np.isfinite(b) else None for a, b in zip(tb, tt)]
+        tk = [float(b - a) if np.isfinite(a) and np.isfinite(b) else None for a, b in zip(tb, tt)]
+        out["theory_excess_exponent"] = tk
+        out["theory_inside"] = [None if t is None else bool(c[0] <= t <= c[1]) for t, c in zip(tk, out["ci95"])]
+        known = [v for v in out["theory_inside"] if v is not None]
+        out["matches_theory"] = bool(known) and all(known)
+    pairs = f"{100 * level:.3g}% intervals, Bonferroni over {n_pairs} pairs"
+    rise = max(out["rises"], key=lambda d: d["ci"][0]) if out["rises"] else None
+    fall = max(out["falls"], key=lambda d: d["ci"][0]) if out["falls"] else None
+    rise_txt = (f"κ rises by {rise['rise']:.3g} [{rise['ci'][0]:.3g}, {rise['ci'][1]:.3g}] from "
+                f"{rise['from'][0]:.3g}–{rise['from'][1]:.3g} to {rise['to'][0]:.3g}–{rise['to'][1]:.3g}") if rise else ""
+    fall_txt = (f"κ falls by {fall['fall']:.3g} [{fall['ci'][0]:.3g}, {fall['ci'][1]:.3g}] from "
+                f"{fall['from'][0]:.3g}–{fall['from'][1]:.3g} to the last segment") if fall else ""
     if expected == "faster":
-        if out["faster_than_power_law"]:
-            r = max(out["rises"], key=lambda d: d["ci95"][0])
-            claim = (f"faster than a power law, as claimed: the excess exponent κ rises by {r['rise']:.3g} "
-                     f"[{r['ci95'][0]:.3g}, {r['ci95'][1]:.3g}] ({100 * level:.2g}% interval, Bonferroni over {n_pairs} pairs) from {r['from'][0]:.3g}–{r['from'][1]:.3g} to "
-                     f"{r['to'][0]:.3g}–{r['to'][1]:.3g}")
-        else:
-            claim = (f"NOT shown faster than a power law: no rise of the excess exponent κ is significant "
-                     f"({100 * level:.2g}% intervals, Bonferroni over {n_pairs} pairs)")
+        claim = (f"faster than a power law, as claimed: {rise_txt} ({pairs})" if rise else
+                 f"NOT shown faster than a power law: no rise of κ is significant ({pairs})")
     else:
-        claim = ("reverts to a power law, as claimed: on the last segment κ's interval contains 0 (the frontier "
-                 "runs parallel to the baseline's power law)" if out["reverts_to_power_law"] else
-                 "does NOT revert to a power law within the runs: on the last segment κ's interval excludes 0")
-    out["statement"] = f"{claim}; {peak}"
+        claim = (f"reverts towards a power law, as claimed: {rise_txt}, then {fall_txt} ({pairs})" if out["reverts_to_power_law"]
+                 else f"NOT shown reverting to a power law: " + ("κ never rose significantly" if not rise else
+                      "κ on the last segment is not significantly below any earlier one") + f" ({pairs})")
+    parts = [claim, peak]
+    if out["matches_theory"] is not None:
+        inside = sum(bool(v) for v in out["theory_inside"] if v is not None)
+        parts.append(f"the theory's κ lies inside the 95% interval on {inside} of {len(segments)} segments"
+                     + (" (matches the theory's shape)" if out["matches_theory"] else ""))
+    out["statement"] = "; ".join(parts)
     return out
 
 

@@ -82,9 +82,9 @@ FULL = {
     "model": MODEL,
     "tokens": tuple(2 ** k for k in range(15, 21)),
     "seeds": (0, 1, 2, 3, 4), "n_bootstrap": 1000,
-    "lr": 3e-3, "lr_grid": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 3.2e-2),
-    "prune": ((0.25, "highest"), (0.5, "highest"), (0.25, "lowest"), (0.5, "lowest")), "probe_tokens": 131072,
-    "alloc": {"layers": 1, "heads": 2, "context": 32, "batch": 16, "d_min": 16, "doublings": 6},
+    "lr": 3e-3, "lr_grid": (1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2),
+    "prune": ((0.25, "highest"), (0.5, "highest"), (0.5, "lowest")), "probe_tokens": 131072,
+    "alloc": {"layers": 1, "heads": 2, "context": 32, "batch": 16, "d_min": 16, "doublings": 5},
     "repetition": {"model": REP_MODEL, "tokens": tuple(2 ** k for k in range(17, 23))},
 }
 EVAL = {"eval_points": 1, "eval_tokens": 32768}  # only the final validation loss is used
@@ -512,7 +512,7 @@ ENTRIES: list[TrickEntry] = [
     TrickEntry(
         name="transformer-probe-pruning", kind="data pruning",
         setting=_setting(f"peak lr {QUICK['lr']:g}"),
-        description=("keep the hardest or easiest half (full mode also a quarter) of the documents by the loss of a "
+        description=("keep the hardest or easiest half (full mode also the hardest quarter) of the documents by the loss of a "
                      "probe transformer (d_model 16, 1 layer, 65k tokens quick / 131k full), the best choice (or no "
                      "pruning) at each scale"),
         scale_axis="D", scale_unit="training tokens (bytes)",
