@@ -418,7 +418,8 @@ def summarise(results: Sequence[TrickResult]) -> dict:
     no_theory = [r.entry.name for r in results if r.entry.theory is None]
     not_measured = [r.entry.name for r in results if r.measurement is None or r.measurement.status != "measured"]
     theory10 = [r.entry.name for r in results if r.theory is not None and r.theory.profile()["crosses_10x_at"] is not None]
-    shape_tests = {r.entry.name: {"expected": r.shape_test["expected"], "passed": r.shape_test["passed"]}
+    shape_tests = {r.entry.name: {"expected": r.shape_test["expected"], "passed": r.shape_test["passed"],
+                                  "matches_theory": r.shape_test["matches_theory"]}
                    for r in results if r.shape_test is not None}
     parts = [f"{len(measured)} of {len(results)} tricks measured"]
     parts.append(("reaching 10× (lower 95% bound ≥ 10 at some target loss): " + ", ".join(reach10)) if reach10
@@ -434,9 +435,10 @@ def summarise(results: Sequence[TrickResult]) -> dict:
     parts.append(f"theory agrees (stated test) for {len(agree)}: {', '.join(agree) or '–'}; disagrees for "
                  f"{len(disagree)}: {', '.join(disagree) or '–'}; no theory: {', '.join(no_theory) or '–'}")
     if shape_tests:
-        words = {"faster": "faster than a power law", "reverts": "reverts to a power law"}
+        words = {"faster": "falls faster than a power law", "reverts": "reverts to a power law"}
         parts.append("frontier shape tests: " + ", ".join(
             f"{n} {words[t['expected']]}: {'shown' if t['passed'] else 'not shown' if t['passed'] is False else 'not tested'}"
+            + (" (theory's local shape inside every interval)" if t["matches_theory"] else "")
             for n, t in shape_tests.items()))
     if not_measured:
         parts.append("not measured: " + ", ".join(not_measured))
