@@ -684,7 +684,7 @@ def frontier_shape_test(baseline: ArmData, trick: ArmData, expected: str, *, the
                  f"NOT shown faster than a power law: no rise of κ is significant ({pairs})")
     else:
         claim = (f"reverts towards a power law, as claimed: {rise_txt}, then {fall_txt} ({pairs})" if out["reverts_to_power_law"]
-                 else f"NOT shown reverting to a power law: " + ("κ never rose significantly" if not rise else
+                 else "NOT shown reverting to a power law: " + ("κ never rose significantly" if not rise else
                       "κ on the last segment is not significantly below any earlier one") + f" ({pairs})")
     parts = [claim, peak]
     if out["matches_theory"] is not None:

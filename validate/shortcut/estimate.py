@@ -53,7 +53,6 @@ def estimate(mode: str, only=None, scale_down: int = 8, min_tokens: int = 2 ** 1
     longest = 0.0
     for e in entries:
         proto = e.protocol(mode)
-        n_seeds = len(proto.seeds)
         total = 0.0
         runs = 0
         for arm_name, arm in proto.arms().items():
