@@ -30,7 +30,11 @@ trained config (a) at 2.5k-12k tokens/s instead of about 100k, and this trainer 
 beside an imported PyTorch (its OpenMP pool spinning). The PyTorch child imports torch, numpy (no
 BLAS work) and sim/text.py (pure numpy) only. ``--repeat`` runs each (ours, PyTorch) pair several
 times, alternating which goes first, and keeps each arm's best: on a shared machine compare the
-ratios, and prefer a quiet machine for the absolute numbers.
+ratios, and prefer a quiet machine for the absolute numbers (``--wait-idle`` starts each child in a
+quiet second). PyTorch's OpenMP threads spin while they wait for work (its fastest setting on a
+quiet machine: 123k tokens/s on (a) against 67-89k with OMP_WAIT_POLICY=PASSIVE), so when another
+process takes a core both arms' 2-thread rates collapse (PyTorch's and OpenBLAS's alike, to a few
+thousand tokens/s): a row far below its neighbours was disturbed, not slow.
 
 PyTorch settings: ``torch.set_num_threads(threads)`` with OMP_NUM_THREADS / MKL_NUM_THREADS set
 before torch loads, denormals flushed, ``F.scaled_dot_product_attention(is_causal=True)``, and
@@ -39,7 +43,8 @@ AdamW's ``fused`` CPU kernel (``--torch-adamw foreach`` for the default implemen
 project dependency: install it beside the project (``pip install torch``, CPU build); without it the
 script says so and measures this trainer alone.
 
-    python benchmarks/bench_transformer.py [--quick] [--threads 2] [--repeat 2] [--configs a,b,c,a16] [--json]
+    python benchmarks/bench_transformer.py [--quick] [--threads 2] [--repeat 2] [--configs a,b,c,a16]
+                                           [--wait-idle 60] [--json]
 """
 
 from __future__ import annotations
@@ -371,7 +376,34 @@ def child_env(threads: int) -> dict:
     return env
 
 
+def cpu_idle_fraction(seconds: float = 1.0) -> float | None:
+    """Fraction of CPU time idle over ``seconds`` (Linux /proc/stat; None elsewhere)."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return v[3] + v[4], sum(v)
+
+    try:
+        i0, t0 = snap()
+        time.sleep(seconds)
+        i1, t1 = snap()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (i1 - i0) / max(1, t1 - t0)
+
+
+def wait_for_idle(limit_s: float, need: float = 0.9) -> None:
+    """On a shared machine: wait up to ``limit_s`` for a 1-s window with the CPUs >= ``need`` idle."""
+    t_end = time.perf_counter() + limit_s
+    while time.perf_counter() < t_end:
+        idle = cpu_idle_fraction(1.0)
+        if idle is None or idle >= need:
+            return
+
+
 def run_child(arm: str, key: str, args, threads: int) -> dict:
+    if args.wait_idle > 0:
+        wait_for_idle(args.wait_idle)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--arm", arm, "--configs", key, "--threads", str(threads),
            "--torch-adamw", args.torch_adamw] + (["--quick"] if args.quick else [])
     proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(threads), cwd=str(ROOT))
@@ -496,6 +528,8 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", default="a,b,c,a16", help="which of a, b, c, a16 to run (comma-separated)")
     ap.add_argument("--repeat", type=int, default=0, help="(ours, PyTorch) process pairs per row (default 2; --quick 1)")
     ap.add_argument("--torch-adamw", choices=("fused", "foreach"), default="fused", help="PyTorch's AdamW kernel")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                    help="shared machine: before each child, wait up to SECONDS for a 1-s window with the CPUs 90%% idle")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--arm", choices=("both", "peak", "ours", "pytorch"), default="both",
                     help="both (default): the whole comparison; the others are the child processes it starts")
