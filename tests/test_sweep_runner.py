@@ -166,3 +166,19 @@ def test_dask_in_process_cluster_matches_the_process_pool(tmp_path):
                 dask_runs = {r.key: (r.status, r.results, r.prediction) for r in db.runs(status=None)}
     assert summary.counts() == {"total": 16, "ok": 8, "failed": 4, "diverged": 4, "skipped": 0}
     assert dask_runs == pool_runs
+
+
+def test_worker_thread_cap_keeps_numbas_sleeping_threading_layer():
+    """Capping Numba's threads launches its threading layer; a worker that does so before importing
+    the transformer kernels must still get "workqueue" (OpenMP spins: ~10x slower on 2 cores)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    code = ("import numba, validate.sweep as sw; sw.limit_worker_threads(1); "
+            "print(numba.threading_layer())")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=str(Path(__file__).resolve().parents[1]), check=True)
+    assert out.stdout.strip() == "workqueue"
