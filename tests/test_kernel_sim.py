@@ -231,3 +231,16 @@ def test_infinite_spectrum_config_and_its_bad_inputs():
         with pytest.raises(InputError) as e:
             kernel_sim.simulate(config, seeds=1)
         assert e.value.field == field
+
+
+def test_truncated_infinite_task_is_the_one_the_theory_describes():
+    """sim/ and theory/ may not import each other, so each writes the truncated power law down; the
+    simulator's (η, v, T_η, T_v) must be the theory's (η, v², T_η, T_v) exactly."""
+    from theory.spectral import truncated_power_law_task
+
+    for b, a, m in [(1.5, 2.0, 64), (2.0, 1.3, 1000)]:
+        eta, v, tail_eta, tail_power = kernel_sim.infinite_power_law_task(b, a, m)
+        eta_t, power_t, tail_eta_t, tail_power_t = truncated_power_law_task(b, a, m)
+        np.testing.assert_allclose(eta, eta_t, rtol=1e-15)
+        np.testing.assert_allclose(v ** 2, power_t, rtol=1e-13)
+        assert (tail_eta, tail_power) == pytest.approx((tail_eta_t, tail_power_t), rel=1e-15)
