@@ -159,6 +159,52 @@ def test_fast_tanh_and_exp_accuracy():
     assert kernels_cpu.exp_nonpositive(-1e4) < 1e-37
 
 
+def kernel_cases(rng):
+    """Random inputs for every CPU kernel (2 models, odd widths so the vector loops have tails)."""
+    M, B, T, C, V, R = 2, 3, 7, 13, 256, 5
+    N = B * T
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    tok = lambda *s: rng.integers(0, V, s).astype(np.int32)  # noqa: E731
+    params, grads, segments, decay, _, _ = adamw_case(rng, M)
+    return {
+        "embedding_forward": (f(M, B, T, C), tok(M, B, T), f(M, V, C), f(M, T, C)),
+        "embedding_backward": (f(M, V, C), f(M, T, C), f(M, B, T, C), tok(M, B, T), True),
+        "layernorm_forward": (f(M, N, C), f(M, N), f(M, N), f(M, N, C), f(M, C), f(M, C), 1e-5),
+        "residual_layernorm_forward": (f(M, N, C), f(M, N, C), f(M, N), f(M, N), f(M, N, C), f(M, N, C),
+                                       f(M, C), f(M, C), f(M, C), 1e-5),
+        "layernorm_backward": (f(M, N, C), f(M, C), f(M, C), np.zeros((M, kernels_cpu.REDUCTION_CHUNKS, 2, C)),
+                               f(M, N, C), f(M, N, C), f(M, C), f(M, N), np.abs(f(M, N)), True),
+        "bias_gelu_forward": (f(M, N, 4 * C), f(M, 4 * C), f(M, N, 4 * C)),
+        "gelu_backward": (f(M, N, 4 * C), f(M, N, 4 * C)),
+        "bias_add": (f(M, N, 3 * C), f(M, 3 * C)),
+        "causal_softmax_forward": (f(R, T, T), 0.3),
+        "causal_softmax_backward": (f(R, T, T), np.abs(f(R, T, T)), 0.3),
+        "crossentropy_forward_backward": (f(M, N, V), f(M, N), tok(M, N), 1.0 / N, True),
+        "sum_squares": (np.zeros(M), grads, segments, np.zeros((M, 3))),
+        "adamw_step": (params, grads, np.abs(f(grads.size)), np.abs(f(grads.size)), segments, decay,
+                       np.array([1e-2, 3e-3]), np.array([1.0, 0.5]), np.array([1, 1], dtype=np.uint8),
+                       0.9, 0.95, 1e-8, 0.1, 0.5, 0.3),
+    }
+
+
+def test_serial_and_parallel_kernels_agree_bit_for_bit():
+    """Each CPU kernel runs serial or parallel by the size of its work (so by the models in a pass):
+    both versions must give the same bits, or M models at once would differ from M runs alone."""
+    cases = kernel_cases(np.random.default_rng(4))
+    assert set(cases) == {name for name in dir(kernels_cpu) if hasattr(getattr(kernels_cpu, name), "serial")}
+    for name, args in cases.items():
+        kernel = getattr(kernels_cpu, name)
+        outs = []
+        for version in (kernel.serial, kernel.parallel):
+            copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+            version(*copies)
+            outs.append([a for a in copies if isinstance(a, np.ndarray)])
+        for i, (a, b) in enumerate(zip(*outs)):
+            np.testing.assert_array_equal(a, b, err_msg=f"{name}: argument {i}, serial vs parallel")
+        changed = [not np.array_equal(a, c) for a, c in zip(outs[0], [a for a in args if isinstance(a, np.ndarray)])]
+        assert any(changed), f"{name} wrote nothing"
+
+
 def adamw_case(rng, M=3):
     """A flat tensor-major buffer of M models with three tensors (sizes 700, 10, 9000: the last spans
     two parallel chunks), random gradients, per-model learning rates and clipping factors."""

@@ -18,9 +18,10 @@ the trainer can see (a NaN-free assumption could fold it into a finite number).
 
 from __future__ import annotations
 
+import functools
 import math
-
 import os
+import types
 
 import numba
 import numpy as np
@@ -40,8 +41,50 @@ GELU_C = 0.044715
 REDUCTION_CHUNKS = 16  # rows are summed in this many fixed chunks per model (thread-count independent)
 
 
-def _jit(fn):
-    return njit(parallel=True, fastmath=FASTMATH, cache=True)(fn)
+# Parallel or serial, by size. A parallel region costs ~80 us to launch on the 2-vCPU machine (the
+# workqueue layer wakes sleeping threads; measured with an empty prange loop), more than most kernels
+# of config (a) take on one core: LayerNorm forward over 2048 x 64 values is 43 us serial against 97 us
+# parallel, its backward 58 against 204. So each kernel is compiled twice from the same source, with
+# prange (parallel) and as a plain loop (serial), and a call runs the parallel one only when the work's
+# estimated one-core time reaches PARALLEL_MIN_NS (and more than one thread is allowed). Every output
+# element is computed by the same loop body in either version, with the same fixed reduction chunks:
+# the results are identical bit for bit (checked in tests/test_transformer_model.py), so the choice,
+# which depends on the number of models in a pass, does not change any number.
+#
+# error_model="numpy": no ZeroDivisionError checks on float division, which kept the serial GELU loops
+# from vectorising (1.9 ms against 0.21 ms for 2048 x 256); a division by zero gives inf/NaN, which the
+# trainer sees as divergence.
+PARALLEL_MIN_NS = 200_000.0  # ~2.5 launch costs of serial work before a kernel goes parallel
+
+
+def _serial_copy(fn):
+    """The same function under another qualified name, so Numba's on-disk cache (keyed by name and
+    signature, not by compile flags) keeps the serial and parallel machine code apart."""
+    g = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_serial", fn.__defaults__, fn.__closure__)
+    g.__qualname__ = fn.__qualname__ + "_serial"
+    g.__doc__ = fn.__doc__
+    return g
+
+
+def _jit(ns_per_element: float, size_arg: int = 0, fastmath=FASTMATH):
+    """Compile ``fn`` parallel and serial; calls pick one by the work's estimated serial time
+    (``args[size_arg].size`` x ``ns_per_element``, measured on one core of the 2-vCPU machine at
+    config (a)'s sizes). ``.parallel`` and ``.serial`` give either version directly."""
+
+    def deco(fn):
+        par = njit(parallel=True, fastmath=fastmath, error_model="numpy", cache=True)(fn)
+        ser = njit(fastmath=fastmath, error_model="numpy", cache=True)(_serial_copy(fn))
+
+        @functools.wraps(fn)
+        def kernel(*args):
+            if args[size_arg].size * ns_per_element >= PARALLEL_MIN_NS and numba.get_num_threads() > 1:
+                return par(*args)
+            return ser(*args)
+
+        kernel.parallel, kernel.serial = par, ser
+        return kernel
+
+    return deco
 
 
 # Numba has no SVML here, so math.tanh and math.exp are scalar libm calls that stop a loop from
@@ -110,7 +153,7 @@ def exp_nonpositive(x):
 
 
 # ----------------------------------------------------------------------------------------- embedding
-@_jit
+@_jit(0.18)
 def embedding_forward(out, tokens, wte, wpe):
     """out[m, b, t, :] = wte[m, tokens[m, b, t], :] + wpe[m, t, :].  out (M,B,T,C), tokens (M,B,T) int."""
     M, B, T, C = out.shape
@@ -124,7 +167,7 @@ def embedding_forward(out, tokens, wte, wpe):
             out[m, b, t, c] = wte[m, tok, c] + wpe[m, t, c]
 
 
-@_jit
+@_jit(0.65, size_arg=2)
 def embedding_backward(dwte, dwpe, dout, tokens, accumulate_wte):
     """dwte[m, tok] (+)= sum of dout rows with that token; dwpe[m, t] = sum over b of dout[m, b, t].
 
@@ -156,7 +199,7 @@ def embedding_backward(dwte, dwpe, dout, tokens, accumulate_wte):
 
 
 # ----------------------------------------------------------------------------------------- layernorm
-@_jit
+@_jit(0.33)
 def layernorm_forward(out, mean, rstd, inp, weight, bias, eps):
     """out = (inp - mean) * rstd * weight + bias per row (Ba, Kiros & Hinton 2016).
 
@@ -181,7 +224,7 @@ def layernorm_forward(out, mean, rstd, inp, weight, bias, eps):
             out[m, n, c] = (inp[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
 
 
-@_jit
+@_jit(0.47)
 def residual_layernorm_forward(res_out, out, mean, rstd, res_in, branch, branch_bias, weight, bias, eps):
     """Fused residual add and the next LayerNorm: res_out = res_in + branch + branch_bias;
     out = LayerNorm(res_out). Saves one pass over memory per block versus doing them apart."""
@@ -206,7 +249,7 @@ def residual_layernorm_forward(res_out, out, mean, rstd, res_in, branch, branch_
             out[m, n, c] = (res_out[m, n, c] - mu) * rs * weight[m, c] + bias[m, c]
 
 
-@_jit
+@_jit(0.45)
 def layernorm_backward(dinp, dweight, dbias, scratch, dout, inp, weight, mean, rstd, accumulate):
     """LayerNorm backward (llm.c's layernorm_backward). dinp (+)= input gradient (``accumulate``:
     add into the residual-stream gradient); dweight, dbias = parameter gradients (overwritten).
@@ -247,7 +290,7 @@ def layernorm_backward(dinp, dweight, dbias, scratch, dout, inp, weight, mean, r
                     dinp[m, n, c] = g
                 scratch[m, k, 0, c] += dout[m, n, c] * xhat
                 scratch[m, k, 1, c] += dout[m, n, c]
-    for job in prange(M):
+    for job in range(M):  # M x C sums: not worth a second parallel region
         for c in range(C):
             sw = 0.0
             sb = 0.0
@@ -259,7 +302,7 @@ def layernorm_backward(dinp, dweight, dbias, scratch, dout, inp, weight, mean, r
 
 
 # ---------------------------------------------------------------------------------------------- GELU
-@_jit
+@_jit(0.25)
 def bias_gelu_forward(h, bias, out):
     """h += bias (in place: h is the fc matmul's output, kept for the backward); out = GELU(h),
     tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). h, out (M,N,D); bias (M,D)."""
@@ -274,7 +317,7 @@ def bias_gelu_forward(h, bias, out):
             out[m, n, c] = _HALF * x * (_ONE + fast_tanh(u))
 
 
-@_jit
+@_jit(0.40)
 def gelu_backward(d, inp):
     """In place: d holds dL/dGELU(inp) and becomes dL/dinp = d * GELU'(inp). Shapes (M,N,D)."""
     M, N, D = inp.shape
@@ -289,7 +332,7 @@ def gelu_backward(d, inp):
             d[m, n, c] = d[m, n, c] * (_HALF * (_ONE + th) + _HALF * x * (_ONE - th * th) * dudx)
 
 
-@_jit
+@_jit(0.07)
 def bias_add(x, bias):
     """x += bias in place, per model: x (M,N,D), bias (M,D). (The qkv projection's bias: the
     attention then reads q, k, v as strided views of x, so no head-major copy is made.)"""
@@ -301,7 +344,7 @@ def bias_add(x, bias):
             x[m, n, c] += bias[m, c]
 
 
-@_jit
+@_jit(1.1)
 def causal_softmax_forward(att, scale):
     """In place on att (R,T,T) holding q k^T: row t becomes softmax(scale * row) over columns 0..t,
     zeros after (the causal mask; Vaswani et al. 2017, eq. 1 with scale = 1/sqrt(d_k)). Columns past
@@ -325,7 +368,7 @@ def causal_softmax_forward(att, scale):
             att[r, t, j] = 0.0
 
 
-@_jit
+@_jit(0.45)
 def causal_softmax_backward(datt, att, scale):
     """In place on datt (R,T,T) holding dL/dP: becomes dL/d(q k^T) = scale * P (dP - sum_j P_j dP_j)
     on columns 0..t and 0 after."""
@@ -343,7 +386,7 @@ def causal_softmax_backward(datt, att, scale):
 
 
 # ------------------------------------------------------------------------------------- cross-entropy
-@_jit
+@_jit(1.05)
 def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward):
     """Per row: losses = logsumexp(logits) - logits[target] (nats). With ``backward``, logits is
     overwritten IN PLACE by dL/dlogits = (softmax - onehot) * grad_scale (grad_scale = 1/N for the
@@ -374,7 +417,7 @@ def crossentropy_forward_backward(logits, losses, targets, grad_scale, backward)
 
 
 # ------------------------------------------------------------------------------------------- AdamW
-@_jit
+@_jit(0.25, size_arg=1, fastmath=False)
 def sum_squares(out, grads, segments, scratch):
     """out[m] = sum of model m's squared gradients (float64). grads: the tensor-major flat buffer
     (model.py): tensor t of model m is grads[M*seg[t] + m*size_t : ... + size_t]. Partial sums per
@@ -386,9 +429,26 @@ def sum_squares(out, grads, segments, scratch):
         t = job - m * T
         size = segments[t + 1] - segments[t]
         base = M * segments[t] + m * size
-        s = 0.0
-        for i in range(base, base + size):
-            g = float(grads[i])
+        # eight running sums in a fixed order, compiled without reassociation: the vectoriser may not
+        # reorder them, so the result does not depend on the slice's alignment (which moves with the
+        # number of models M) nor on whether the serial or the parallel version runs
+        seg = grads[base:base + size]
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+        n8 = size - size % 8
+        for i in range(0, n8, 8):
+            g0, g1, g2, g3 = float(seg[i]), float(seg[i + 1]), float(seg[i + 2]), float(seg[i + 3])
+            g4, g5, g6, g7 = float(seg[i + 4]), float(seg[i + 5]), float(seg[i + 6]), float(seg[i + 7])
+            s0 += g0 * g0
+            s1 += g1 * g1
+            s2 += g2 * g2
+            s3 += g3 * g3
+            s4 += g4 * g4
+            s5 += g5 * g5
+            s6 += g6 * g6
+            s7 += g7 * g7
+        s = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+        for i in range(n8, size):
+            g = float(seg[i])
             s += g * g
         scratch[m, t] = s
     for m in range(M):
@@ -401,7 +461,7 @@ def sum_squares(out, grads, segments, scratch):
 ADAMW_CHUNK = 8192  # elements per parallel job
 
 
-@_jit
+@_jit(0.40)
 def adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, grad_scale, active,
                beta1, beta2, eps, weight_decay, bias_correction1, bias_correction2):
     """One AdamW step (Loshchilov & Hutter 2019, decoupled weight decay), in PyTorch's order:
@@ -438,10 +498,16 @@ def adamw_step(params, grads, exp_avg, exp_avg_sq, segments, segment_decay, lr, 
         step = lr[m] / bias_correction1
         decay = 1.0 - lr[m] * weight_decay * segment_decay[t]
         gs = grad_scale[m]
-        for i in range(lo, hi):
-            g = grads[i] * gs
-            ma = beta1 * exp_avg[i] + (1.0 - beta1) * g
-            va = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
-            exp_avg[i] = ma
-            exp_avg_sq[i] = va
-            params[i] = params[i] * decay - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
+        # through slices indexed from 0: LLVM then vectorises the loop (7x faster than indexing the
+        # whole buffers from lo: 47 against 361 us for 120k values; the same values bit for bit)
+        p = params[lo:hi]
+        gr = grads[lo:hi]
+        m1 = exp_avg[lo:hi]
+        m2 = exp_avg_sq[lo:hi]
+        for i in range(hi - lo):
+            g = gr[i] * gs
+            ma = beta1 * m1[i] + (1.0 - beta1) * g
+            va = beta2 * m2[i] + (1.0 - beta2) * g * g
+            m1[i] = ma
+            m2[i] = va
+            p[i] = p[i] * decay - step * ma / (math.sqrt(va) / sqrt_bc2 + eps)
