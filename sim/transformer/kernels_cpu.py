@@ -54,7 +54,11 @@ REDUCTION_CHUNKS = 16  # rows are summed in this many fixed chunks per model (th
 # error_model="numpy": no ZeroDivisionError checks on float division, which kept the serial GELU loops
 # from vectorising (1.9 ms against 0.21 ms for 2048 x 256); a division by zero gives inf/NaN, which the
 # trainer sees as divergence.
-PARALLEL_MIN_NS = 200_000.0  # ~2.5 launch costs of serial work before a kernel goes parallel
+# ~7 launch costs: inside a training step a parallel region also waits for a sleeping core to wake
+# and meets BLAS's spinning worker. Steps on 2 cores, thresholds alternated in one process: config
+# (a) 12.88 ms at 600k, 12.97 at 400k, 13.28 at 200k, 14.67 at 0 (all parallel); 4 models of (a)
+# 52.2 / 52.9 ms at 600k / 400k; (b) 70.4 / 71.9 ms; (c) flat within 2%.
+PARALLEL_MIN_NS = 600_000.0
 
 
 def _serial_copy(fn):
