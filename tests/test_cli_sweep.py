@@ -145,13 +145,15 @@ def test_runs_commands_refuse_a_missing_store(tmp_path, capsys):
 
 # --- SIGKILL mid-way, then resume --------------------------------------------------------------------
 
+# 96 runs of >= 60 ms on 2 workers: about 3 s, so a loaded machine's lag between the 4th commit and the
+# signal cannot let the sweep finish first (a 32-run spec once did, under a 2-worker job beside it).
 KILL_SPEC = """
 [sweep]
 name = "kill-me"
 simulator = "test-quad"
 seeds = [0, 1]
 [grid]
-x = [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5]
+x = [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 2.75, 3.0, 3.25, 3.5, 3.75, 4.0, 4.25, 4.5, 4.75, 5.0, 5.25, 5.5, 5.75, 6.0, 6.25, 6.5, 6.75, 7.0, 7.25, 7.5, 7.75, 8.0, 8.25, 8.5, 8.75, 9.0, 9.25, 9.5, 9.75, 10.0, 10.25, 10.5, 10.75, 11.0, 11.25, 11.5, 11.75]
 n = 5
 sleep_s = 0.06
 """
