@@ -43,14 +43,10 @@ def _pow2(lo: int, hi: int) -> list[int]:
 
 def design(simulator: str, quick: bool = False) -> dict:
     """The sweep design (plain data, recorded with the result): seeds, the grid, per-width options."""
-    if simulator == "rf":
-        if quick:  # one seed of the full grid
-            return {"seeds": [0], "grid": {"features": _pow2(32, 1024), "P": _pow2(32, 2048), "ridge": 0.1,
-                                           "noise": 0.0, "spectrum_decay": 1.5, "target_decay": 2.0,
-                                           "latent_dim": 2048}}
-        return {"seeds": [0, 1, 2, 3, 4, 5], "grid": {"features": _pow2(32, 1024), "P": _pow2(32, 2048), "ridge": 0.1,
-                                                "noise": 0.0, "spectrum_decay": 1.5, "target_decay": 2.0,
-                                                "latent_dim": 2048}}
+    if simulator == "rf":  # quick: one seed of the full grid
+        return {"seeds": [0] if quick else [0, 1, 2, 3, 4, 5],
+                "grid": {"features": _pow2(32, 1024), "P": _pow2(32, 2048), "ridge": 0.1, "noise": 0.0,
+                         "spectrum_decay": 1.5, "target_decay": 2.0, "latent_dim": 2048}}
     if simulator == "transformer":
         # Runs cost about their token count (small models are overhead-bound), so the design spends its
         # tokens on the few held-out runs: 15 training and 6 held-out runs per seed.
