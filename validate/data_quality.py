@@ -291,19 +291,27 @@ def repetition_plan(quick: bool = True) -> list[PlannedRun]:
 def repetition_study(*, quick: bool = True, store: str | Path = "runs.db", device: str = "cpu",
                      workers: int | None = None, n_bootstrap: int | None = None, seed: int = 0,
                      on_start=None, on_result=None) -> dict:
+    mode = _mode(quick)
+    d = REPETITION[mode]
+    return _run_study(repetition_plan(quick), "repetition", mode, d, store, device, workers, on_start, on_result,
+                      lambda rows: analyse_repetition(rows, n_bootstrap=int(n_bootstrap or d["n_bootstrap"]), seed=seed))
+
+
+def _run_study(runs: Sequence[PlannedRun], study: str, mode: str, design: dict, store, device: str,
+               workers: int | None, on_start, on_result, analyse: Callable[[list[dict]], dict]) -> dict:
+    """Run (or resume) a study's planned runs in ``store``, analyse the finished ones and record how it ran."""
     from validate.store import Store
 
-    mode = _mode(quick)
     t0 = time.perf_counter()
-    runs = repetition_plan(quick)
     with Store(store) as db:
-        summary = run_planned(runs, db, name=f"data-quality/{mode}/repetition", device=device, workers=workers,
+        summary = run_planned(runs, db, name=f"data-quality/{mode}/{study}", device=device, workers=workers,
                               on_start=on_start, on_result=on_result)
         rows = read_losses(runs, db)
-    out = analyse_repetition(rows, n_bootstrap=int(n_bootstrap or REPETITION[mode]["n_bootstrap"]), seed=seed)
-    out.update({"mode": mode, "store": str(store), "model": MODEL[mode], "lr": LR, "design": _design(REPETITION[mode]),
+    out = analyse(rows)
+    out.update({"mode": mode, "store": str(store), "model": MODEL[mode], "lr": LR, "design": _design(design),
                 "runs": {"planned": len({r.key for r in runs}), "ok": len({r["key"] for r in rows}),
-                         "failed": summary.failed, "diverged": summary.diverged, "ran_now": summary.ok + summary.failed + summary.diverged},
+                         "failed": summary.failed, "diverged": summary.diverged,
+                         "ran_now": summary.ok + summary.failed + summary.diverged},
                 "wall_time_s": time.perf_counter() - t0})
     return out
 
@@ -439,24 +447,11 @@ def analyse_quality(rows: Sequence[dict], cells: Sequence[dict], tokens: int, *,
 def quality_study(*, quick: bool = True, store: str | Path = "runs.db", device: str = "cpu",
                   workers: int | None = None, n_bootstrap: int | None = None, seed: int = 0,
                   on_start=None, on_result=None) -> dict:
-    from validate.store import Store
-
     mode = _mode(quick)
-    t0 = time.perf_counter()
-    runs = quality_plan(quick)
-    with Store(store) as db:
-        summary = run_planned(runs, db, name=f"data-quality/{mode}/quality", device=device, workers=workers,
-                              on_start=on_start, on_result=on_result)
-        rows = read_losses(runs, db)
     q = QUALITY[mode]
-    out = analyse_quality(rows, quality_cells(quick), q["tokens"], n_bootstrap=int(n_bootstrap or q["n_bootstrap"]),
-                          seed=seed)
-    out.update({"mode": mode, "store": str(store), "model": MODEL[mode], "lr": LR, "design": _design(q),
-                "runs": {"planned": len({r.key for r in runs}), "ok": len({r["key"] for r in rows}),
-                         "failed": summary.failed, "diverged": summary.diverged,
-                         "ran_now": summary.ok + summary.failed + summary.diverged},
-                "wall_time_s": time.perf_counter() - t0})
-    return out
+    return _run_study(quality_plan(quick), "quality", mode, q, store, device, workers, on_start, on_result,
+                      lambda rows: analyse_quality(rows, quality_cells(quick), q["tokens"],
+                                                   n_bootstrap=int(n_bootstrap or q["n_bootstrap"]), seed=seed))
 
 
 # =================================================================================================
