@@ -202,12 +202,13 @@ def train(cfg: TransformerConfig, *, seeds: Sequence[int] | None = None, lrs: Se
     t_start = time.perf_counter()
     # the models, in passes of G that share one set of buffers (model axis); the passes run in turn
     G = models_per_pass(cfg, M, backend)
-    groups = [list(range(i, min(M, i + G))) for i in range(0, M, G)]
+    # slices, not index lists: x[g], losses[g] are then views, so a step copies no batch
+    groups = [slice(i, min(M, i + G)) for i in range(0, M, G)]
     passes = []
     for g in groups:
-        model = Model(cfg, n_models=len(g), backend=backend, kernels=kernels)
-        model.init_parameters([seeds[m] for m in g])
-        opt = AdamW(model, [lrs[m] for m in g], beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.adam_eps,
+        model = Model(cfg, n_models=len(seeds[g]), backend=backend, kernels=kernels)
+        model.init_parameters(seeds[g])
+        opt = AdamW(model, lrs[g], beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.adam_eps,
                     weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
         passes.append((g, model, opt))
     order = "epoch" if cfg.unique_tokens else "random"  # a capped pool is repeated pass by pass
