@@ -171,11 +171,11 @@ def fit_command(
     from validate.bootstrap import predict_samples
 
     row = np.array([[fit.params[n] for n in the_law.param_names]])
-    predictions = [{"inputs": p, "loss": float(predict_samples(the_law, row, p)[0, 0]),
-                    "se": boot.se()[f"loss_at_{j}"] if boot else None,
-                    "ci95": boot.ci()[f"loss_at_{j}"] if boot else None} for j, p in enumerate(points)]
     se = boot.se() if boot else None
     ci = boot.ci(0.95) if boot else None
+    predictions = [{"inputs": p, "loss": float(predict_samples(the_law, row, p)[0, 0]),
+                    "se": se[f"loss_at_{j}"] if boot else None,
+                    "ci95": ci[f"loss_at_{j}"] if boot else None} for j, p in enumerate(points)]
     out = {
         "law": the_law.name,
         "n_points": runs.n,
