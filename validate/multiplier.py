@@ -532,18 +532,8 @@ def local_exponents(arm: ArmData, *, n_bootstrap: int = DEFAULT_BOOTSTRAP, seed:
       the previous segment's;
     - otherwise it *bends* (exponents differ, none significantly steeper than the one before).
     """
-    g, values = arm.groups()
+    values, est, boot = _exponent_samples(arm, n_bootstrap, seed, stream)
     n_groups = values.size
-    logs = np.log(arm.loss)
-
-    def exps(weights: np.ndarray | None) -> np.ndarray:
-        w = np.ones(arm.n) if weights is None else weights
-        means = np.array([np.sum(w[g == j] * logs[g == j]) / np.sum(w[g == j]) for j in range(n_groups)])
-        return -np.diff(means) / np.diff(np.log(values))
-
-    est = exps(None)
-    W = resample_weights(arm, np.arange(arm.n), n_bootstrap, seed, stream, "run")
-    boot = np.array([exps(W[b]) for b in range(n_bootstrap)]).reshape(n_bootstrap, n_groups - 1)
     cis = [_pct(boot[:, j]) for j in range(n_groups - 1)]
     segments = [[float(values[j]), float(values[j + 1])] for j in range(n_groups - 1)]
     out = {"segments": segments, "exponent": est.tolist(), "ci95": cis, "steepening": [], "power_law": None,
@@ -587,7 +577,7 @@ def _exponent_samples(arm: ArmData, n_bootstrap: int, seed: int, stream: int) ->
         return -np.diff(means) / np.diff(np.log(values))
 
     W = resample_weights(arm, np.arange(arm.n), n_bootstrap, seed, stream, "run")
-    return values, exps(np.ones(arm.n)), np.array([exps(W[b]) for b in range(n_bootstrap)]).reshape(n_bootstrap, -1)
+    return values, exps(np.ones(arm.n)), np.array([exps(W[b]) for b in range(n_bootstrap)]).reshape(n_bootstrap, values.size - 1)
 
 
 def frontier_shape_test(baseline: ArmData, trick: ArmData, expected: str, *, theory: "TheoryCurves | None" = None,
