@@ -101,10 +101,9 @@ def flops_per_token(cfg: TransformerConfig) -> float:
     return float(6 * n + 12 * cfg.layers * cfg.d_model * cfg.context)
 
 
-def activation_bytes(cfg: TransformerConfig, batch: int | None = None) -> int:
+def activation_bytes(cfg: TransformerConfig) -> int:
     """Bytes of the activation and scratch buffers of ONE model in a `Model` (its working set per step)."""
-    B = batch or cfg.batch
-    T, C, H, L, V = cfg.context, cfg.d_model, cfg.heads, cfg.layers, VOCAB_SIZE
+    B, T, C, H, L, V = cfg.batch, cfg.context, cfg.d_model, cfg.heads, cfg.layers, VOCAB_SIZE
     N = B * T
     att = B * H * T * T
     per_layer = 4 * N * C + N * C + 3 * N * C + 8 * N * C + att + 4 * N  # res_mid, ln1/2, atty, qkv, fc, att, stats
