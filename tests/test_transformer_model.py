@@ -149,6 +149,33 @@ def test_gradients_land_in_the_flat_buffer():
         assert np.abs(model.g[name]).sum() > 0, f"no gradient reached {name}"
 
 
+@pytest.mark.parametrize("n_models", [1, 2])
+def test_attention_stacks_split_over_threads_give_the_same_bits(n_models, monkeypatch):
+    """batched_matmul's thread-pool path (taken only for big stacks on several threads, so never by
+    the small models of this suite otherwise) against the unsplit products: same loss and gradients
+    bit for bit, cut along the model axis (2 models) or the batch axis (1 model)."""
+    from sim.transformer import model as model_module
+
+    cfg = TransformerConfig(**TINY, init_std=0.2)
+    pool = model_module._attention_pool(2)
+    submitted = []
+    monkeypatch.setattr(model_module, "ATTENTION_POOL_MIN_MACS", 0)
+    monkeypatch.setattr(model_module, "_attention_pool",
+                        lambda threads: SimpleNamespace(submit=lambda *a, **k: submitted.append(1) or pool.submit(*a, **k)))
+    results = []
+    for split in (1, 2):
+        model = Model(cfg, n_models=n_models)
+        model.init_parameters(range(n_models))
+        model.set_batch(*random_batch(model))
+        model._attn_split = split
+        submitted.clear()
+        loss = model.forward(backward=True).copy()
+        assert len(submitted) == (6 * cfg.layers if split == 2 else 0)  # 2 forward + 4 backward products a layer
+        results.append((loss, model.grads.copy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
 def test_fast_tanh_and_exp_accuracy():
     xs = np.linspace(-12.0, 12.0, 2001)
     tanh_err = max(abs(kernels_cpu.fast_tanh(float(v)) - math.tanh(v)) for v in xs)
