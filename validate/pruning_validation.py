@@ -36,6 +36,7 @@ from sim.errors import InputError
 from sim.perceptron import learning_curve as simulate_curve
 from sim.provenance import run_metadata
 from theory import pruning as theory
+from validate.store import plain
 
 
 @dataclass(frozen=True)
@@ -298,20 +299,8 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
         if pareto:
             plots.append(str(plot_pareto(report["pareto"], out_dir / "pruning_pareto.png")))
         report["plots"] = plots
-        (out_dir / "pruning_validation.json").write_text(json.dumps(_finite(report), indent=1))
+        (out_dir / "pruning_validation.json").write_text(json.dumps(plain(report), indent=1))
     return report
-
-
-def _finite(obj):
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 # --- plots ---------------------------------------------------------------------------------------------------
