@@ -46,8 +46,6 @@ def shortcut_command(
     names = [n.strip() for n in only.split(",")] if only is not None else None
     if names is not None and (not names or any(not n for n in names)):
         raise CLIError("--only", f"expected comma-separated trick names, got {only!r}")
-    if workers is not None and workers < 1:
-        raise CLIError("--workers", f"must be at least 1, got {workers}")
     command = "python cli.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["shortcut"] else None
 
     from validate.shortcut import prepare, run_prepared
