@@ -142,20 +142,11 @@ class OursArm:
 
         from sim.backend import cpu_backend
         from sim.text import BatchSampler
-        from sim.transformer.model import Model
-        from sim.transformer.optim import AdamW
-        from sim.transformer.train import models_per_pass
+        from sim.transformer.train import model_passes
 
-        G = models_per_pass(cfg, n_models, cpu_backend())
-        self.passes = []
-        for start in range(0, n_models, G):
-            seeds = list(range(start, min(n_models, start + G)))
-            model = Model(cfg, n_models=len(seeds))
-            model.init_parameters(seeds)
-            opt = AdamW(model, [cfg.lr] * len(seeds), beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.adam_eps,
-                        weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
-            self.passes.append((model, opt, np.ones(len(seeds), dtype=bool)))
-        self.per_pass = G
+        self.passes = [(g, model, opt, np.ones(model.M, dtype=bool))
+                       for g, model, opt in model_passes(cfg, range(n_models), [cfg.lr] * n_models, cpu_backend())]
+        self.per_pass = self.passes[0][1].M
         self.samplers = [BatchSampler(corpus_train, cfg.context, cfg.batch, s, dtype=np.int32) for s in range(n_models)]
         self.x = np.zeros((n_models, cfg.batch, cfg.context), dtype=np.int32)
         self.y = np.zeros_like(self.x)
@@ -165,9 +156,8 @@ class OursArm:
         for _ in range(n):
             for m, s in enumerate(self.samplers):
                 s.next(out=(self.x[m], self.y[m]))
-            for i, (model, opt, active) in enumerate(self.passes):
-                sl = slice(i * self.per_pass, i * self.per_pass + model.M)
-                model.set_batch(self.x[sl], self.y[sl])
+            for g, model, opt, active in self.passes:
+                model.set_batch(self.x[g], self.y[g])
                 loss = model.forward(backward=True)
                 opt.step(1.0, active)
         return float(loss[0])
@@ -175,7 +165,7 @@ class OursArm:
     def counted_matmul_flops(self) -> float:
         """Matrix-product FLOPs of one training step of the first model, counted call by call
         (2 m k n per product, over every batch index)."""
-        model = self.passes[0][0]
+        model = self.passes[0][1]
         count = [0.0]
         depth = [0]  # batched_matmul may call matmul: count the outermost call only
 

@@ -157,6 +157,24 @@ def models_per_pass(cfg: TransformerConfig, n_models: int, backend: Backend) -> 
     return group
 
 
+def model_passes(cfg: TransformerConfig, seeds: Sequence[int], lrs: Sequence[float], backend: Backend,
+                 kernels=None) -> list:
+    """The models, in passes of `models_per_pass` that share one set of buffers (the model axis M of
+    one `Model`), each initialised and with its optimiser: ``[(g, model, opt)]``, g the pass's slice of
+    the models. Slices, not index lists: a step's x[g], losses[g] are then views, not copies."""
+    seeds, lrs = list(seeds), list(lrs)
+    n = len(seeds)
+    G = models_per_pass(cfg, n, backend)
+    passes = []
+    for g in (slice(i, min(n, i + G)) for i in range(0, n, G)):
+        model = Model(cfg, n_models=len(seeds[g]), backend=backend, kernels=kernels)
+        model.init_parameters(seeds[g])
+        opt = AdamW(model, lrs[g], beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.adam_eps,
+                    weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
+        passes.append((g, model, opt))
+    return passes
+
+
 # ---------------------------------------------------------------------------------------- evaluation
 def validation_batches(cfg: TransformerConfig, val_tokens: np.ndarray, batch: int) -> list:
     """Fixed validation windows (no randomness, the same for every run on this text):
@@ -200,17 +218,7 @@ def train(cfg: TransformerConfig, *, seeds: Sequence[int] | None = None, lrs: Se
 
     M, B, T = len(seeds), cfg.batch, cfg.context
     t_start = time.perf_counter()
-    # the models, in passes of G that share one set of buffers (model axis); the passes run in turn
-    G = models_per_pass(cfg, M, backend)
-    # slices, not index lists: x[g], losses[g] are then views, so a step copies no batch
-    groups = [slice(i, min(M, i + G)) for i in range(0, M, G)]
-    passes = []
-    for g in groups:
-        model = Model(cfg, n_models=len(seeds[g]), backend=backend, kernels=kernels)
-        model.init_parameters(seeds[g])
-        opt = AdamW(model, lrs[g], beta1=cfg.beta1, beta2=cfg.beta2, eps=cfg.adam_eps,
-                    weight_decay=cfg.weight_decay, grad_clip=cfg.grad_clip)
-        passes.append((g, model, opt))
+    passes = model_passes(cfg, seeds, lrs, backend, kernels)
     order = "epoch" if cfg.unique_tokens else "random"  # a capped pool is repeated pass by pass
     samplers = [BatchSampler(corpus.train, T, B, seed, order=order, dtype=np.int32) for seed in seeds]
     val = validation_batches(cfg, corpus.val, B)
