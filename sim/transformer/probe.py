@@ -41,14 +41,11 @@ def train_probe(train_tokens: np.ndarray, pcfg: TransformerConfig, backend=None)
     """Train one probe model on random windows of ``train_tokens``; returns the `Model`."""
     from sim.backend import get_backend
     from sim.text import BatchSampler
-    from sim.transformer.model import Model
-    from sim.transformer.optim import AdamW, schedule_for
+    from sim.transformer.optim import schedule_for
+    from sim.transformer.train import model_passes
 
     backend = backend or get_backend(pcfg.device)
-    model = Model(pcfg, n_models=1, backend=backend)
-    model.init_parameters([pcfg.seed])
-    opt = AdamW(model, [pcfg.lr], beta1=pcfg.beta1, beta2=pcfg.beta2, eps=pcfg.adam_eps,
-                weight_decay=pcfg.weight_decay, grad_clip=pcfg.grad_clip)
+    [(_, model, opt)] = model_passes(pcfg, [pcfg.seed], [pcfg.lr], backend)
     B, T = pcfg.batch, pcfg.context
     sampler = BatchSampler(train_tokens, T, B, pcfg.seed, order="random", dtype=np.int32)
     lr_mult = schedule_for(pcfg)
