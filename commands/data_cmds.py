@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -18,7 +16,7 @@ PLOT_HELP = "Folder for the PNG plots (created)."
 
 def _check(device: str, workers: Optional[int], bootstrap: Optional[int], store: str, plot: Optional[str]) -> None:
     """Every input checked before anything runs or is written."""
-    from validate.shortcut.driver import check_out_dir
+    from validate.runs_io import check_output_dir
     from validate.store import Store
 
     if device not in ("cpu", "gpu", "auto"):
@@ -32,26 +30,7 @@ def _check(device: str, workers: Optional[int], bootstrap: Optional[int], store:
     if bootstrap is not None and bootstrap < 20:
         raise CLIError("--bootstrap", f"needs at least 20 replicates, got {bootstrap}")
     Store.check(store)
-    if plot is not None:
-        try:
-            check_out_dir(plot)
-        except ValueError as exc:  # InputError("--out", ...): name this command's option
-            raise CLIError("--plot", getattr(exc, "problem", str(exc))) from None
-        _check_writable(Path(plot))
-
-
-def _check_writable(folder: Path) -> None:
-    """Make (and remove) a scratch folder where the plots would go: permissions alone do not say that a
-    folder can be made there (e.g. under /proc as root); nothing is left behind."""
-    import tempfile
-
-    parent = folder if folder.exists() else folder.parent
-    while not parent.exists():
-        parent = parent.parent
-    try:
-        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".plot-check-"))
-    except OSError as exc:
-        raise CLIError("--plot", f"cannot write under {parent}: {exc.strerror or exc}") from None
+    check_output_dir(plot, "--plot")
 
 
 def _run(study, quick: bool, store: str, device: str, workers: Optional[int], bootstrap: Optional[int]) -> dict:

@@ -52,11 +52,6 @@ def _parse_point(text: str, law) -> dict[str, float]:
     return point
 
 
-def _check_plot_dir(plot: Optional[Path]) -> None:
-    if plot is not None and plot.exists() and not plot.is_dir():
-        raise CLIError("--plot", f"{plot} exists and is not a directory")
-
-
 def _workers(workers: int) -> int | None:
     if workers < 0:
         raise CLIError("--workers", f"must be 0 (one per core) or more, got {workers}")
@@ -128,6 +123,7 @@ def fit_command(
     from sim.provenance import run_metadata
     from validate.bootstrap import bootstrap_fit
     from validate.fit import compute_optimal_samples, fit_law, has_compute_optimum
+    from validate.runs_io import check_output_dir
 
     if not (math.isfinite(at_compute) and at_compute > 0):
         raise CLIError("--at-compute", f"must be a positive number of FLOPs, got {at_compute!r}")
@@ -141,7 +137,7 @@ def fit_command(
         raise CLIError("--bootstrap-from", f"expected grid or estimate, got {bootstrap_from!r}")
     if bootstrap == 1:
         raise CLIError("--bootstrap", "needs 0 (none) or at least 2 refits")
-    _check_plot_dir(plot)
+    check_output_dir(plot, "--plot")
     nworkers = _workers(workers)
     the_law = _law(law)
     points = [_parse_point(text, the_law) for text in predict_at]
@@ -292,6 +288,7 @@ def extrapolation_command(
     Runs come from FILE, or from a sweep of a simulator (--simulator rf|transformer; the fixed
     design of validate/sim_extrapolation.py, held out 4-16x above the cut-off)."""
     from sim.provenance import run_metadata
+    from validate.runs_io import check_output_dir
 
     if holdout_above_compute is not None and not (math.isfinite(holdout_above_compute) and holdout_above_compute > 0):
         raise CLIError("--holdout-above-compute", f"must be a positive number of FLOPs, got {holdout_above_compute!r}")
@@ -299,7 +296,7 @@ def extrapolation_command(
         raise CLIError("--alpha", f"must lie between 0 and 1, got {alpha!r}")
     if not (min_factor >= 1 and max_factor >= min_factor):
         raise CLIError("--min-factor", f"need 1 <= --min-factor <= --max-factor, got {min_factor!r}, {max_factor!r}")
-    _check_plot_dir(plot)
+    check_output_dir(plot, "--plot")
     nworkers = _workers(workers)
     if simulator is not None:
         from validate.sim_extrapolation import SIMULATORS

@@ -272,13 +272,14 @@ def validate_kernel_command(
 ) -> None:
     """Spectral theory against kernel-regression simulation on the built-in cases."""
     from sim.backend import get_backend
-    from validate.kernel_validation import check_plot_dir, select_cases, validate_kernel
+    from validate.kernel_validation import select_cases, validate_kernel
+    from validate.runs_io import check_output_dir
 
     names = [c.strip() for c in cases.split(",")] if cases is not None else None
     if names is not None and any(n == "" for n in names):
         raise CLIError("--cases", f"expected comma-separated case names, got {cases!r}")
     chosen = select_cases(names, quick)
-    check_plot_dir(plot)
+    check_output_dir(plot, "plot")
     get_backend(device)
     total = sum(max(c.seeds) for c in chosen)
     with progress() as bar:

@@ -175,7 +175,8 @@ def validate_pruning(
     workers: Annotated[int, typer.Option("--workers", help="Threads running seeds in parallel (0: up to 4, one per core).")] = 0,
 ) -> None:
     """Replica theory against exact simulation over (alpha_tot, f, theta), and the Pareto frontiers."""
-    from validate.pruning_validation import case_names, check_plot_dir, validate_pruning as run
+    from validate.pruning_validation import case_names, validate_pruning as run
+    from validate.runs_io import check_output_dir
 
     names = None
     if cases is not None:
@@ -199,7 +200,7 @@ def validate_pruning(
         raise CLIError("--seeds", f"need at least 2 for a standard error, got {seeds}")
     if workers < 0:
         raise CLIError("--workers", f"must not be negative, got {workers}")
-    check_plot_dir(plot)
+    check_output_dir(plot, "plot")
     with progress() as bar:
         state = {"task": None}
 

@@ -37,6 +37,7 @@ from sim.backend import get_backend
 from sim.errors import InputError
 from sim.kernel import dataset_kernel, infinite_power_law_task, pool_learning_curve, synthetic_learning_curve
 from sim.provenance import run_metadata
+from validate.runs_io import check_output_dir
 from theory.spectral import (
     infinite_power_law_curve, power_law_spectrum, power_law_target, spectrum_from_kernel, test_error, truncation_error,
 )
@@ -167,21 +168,11 @@ def select_cases(names: list[str] | None, quick: bool) -> list[KernelCase]:
     return [quick_case(c) for c in cases] if quick else cases
 
 
-def check_plot_dir(plot_dir: str | Path | None) -> Path | None:
-    """Validate the output folder before any work (nothing is written on bad input)."""
-    if plot_dir is None:
-        return None
-    path = Path(plot_dir)
-    if path.exists() and not path.is_dir():
-        raise InputError("plot", f"{str(path)!r} exists and is not a folder")
-    return path
-
-
 def validate_kernel(cases: list[KernelCase], *, device: str = "cpu", plot_dir: str | Path | None = None,
                     targets_apply: bool = True, on_case: Callable[[KernelCase], None] | None = None,
                     on_seed: Callable[[int], None] | None = None) -> dict:
     """Run the cases; write kernel_validation.json and one PNG per case to ``plot_dir`` when given."""
-    out_dir = check_plot_dir(plot_dir)
+    out_dir = check_output_dir(plot_dir, "plot")
     backend = get_backend(device)  # fail on --device gpu without one before any work
     results = []
     for case in cases:

@@ -33,6 +33,7 @@ import numpy as np
 
 from sim.backend import cpu_backend
 from sim.errors import InputError
+from validate.runs_io import check_output_dir
 from sim.perceptron import learning_curve as simulate_curve
 from sim.provenance import run_metadata
 from theory import pruning as theory
@@ -89,16 +90,6 @@ def select_cases(names: Sequence[str] | None, quick: bool) -> list[PruningCase]:
 def _quick(case: PruningCase) -> PruningCase:
     a = case.alpha_tot
     return PruningCase(case.name, case.keep, case.prune, case.probe_angle, (a[0], a[-2]), case.note)
-
-
-def check_plot_dir(plot_dir: str | Path | None) -> Path | None:
-    """Validate the output folder before any work (nothing is written on bad input)."""
-    if plot_dir is None:
-        return None
-    path = Path(plot_dir)
-    if path.exists() and not path.is_dir():
-        raise InputError("plot", f"{str(path)!r} exists and is not a folder")
-    return path
 
 
 def _rel_errors(sim: Sequence[float], pred: Sequence[float]) -> list[float]:
@@ -245,7 +236,7 @@ def validate_pruning(*, quick: bool = False, cases: Sequence[str] | None = None,
     marks one step done (progress bars). ``precision`` (default 1.5%, none with ``quick``): the
     standard error each simulated point is run to, in batches of ``seeds`` seeds up to ``max_seeds``.
     """
-    out_dir = check_plot_dir(plot_dir)
+    out_dir = check_output_dir(plot_dir, "plot")
     N = (200 if quick else 400) if N is None else int(N)
     seeds = (6 if quick else 20) if seeds is None else int(seeds)
     if N < 10:

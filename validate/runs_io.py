@@ -266,3 +266,25 @@ def runs_from_arrays(inputs: Mapping[str, object], loss: object, source: str = "
         if np.any(~np.isfinite(a)) or np.any(a <= 0):
             raise InputError(k, "values must be finite and positive")
     return Runs(cols, y, source, {k: k for k in cols})
+
+
+def check_output_dir(path: str | Path | None, field: str) -> Path | None:
+    """Refuse an output folder before any work, so nothing is half-written: an existing non-folder, or
+    a place where no folder can be made. The nearest existing ancestor gets a scratch folder made and
+    removed (permission bits alone do not say that, e.g. under /proc as root). None passes through."""
+    import os
+    import tempfile
+
+    if path is None:
+        return None
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(field, f"{str(out)!r} exists and is not a folder")
+    parent = out if out.exists() else out.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".out-check-"))
+    except OSError as exc:
+        raise InputError(field, f"cannot write under {parent}: {exc.strerror or exc}") from None
+    return out

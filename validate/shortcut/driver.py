@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from theory.errors import InputError
+from validate.runs_io import check_output_dir
 
 
 @dataclass
@@ -31,18 +32,6 @@ def machine_description() -> str:
     except AttributeError:  # pragma: no cover
         cores = os.cpu_count() or 1
     return f"{platform.system()} {platform.machine()} ({cpu}), {cores} CPU core(s) available, Python {platform.python_version()}"
-
-
-def check_out_dir(out: str | Path) -> Path:
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("--out", f"{out} exists and is not a folder")
-    parent = out if out.exists() else out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise InputError("--out", f"cannot write under {parent}")
-    return out
 
 
 @dataclass
@@ -85,7 +74,7 @@ def prepare(*, quick: bool = True, store: str | Path = "runs.db", out: str | Pat
         get_backend("gpu")  # DeviceUnavailable (an InputError) when no GPU works here
     p = plan(entries, mode, device)
     Store.check(store)
-    out_dir = check_out_dir(out)
+    out_dir = check_output_dir(out, "--out")
     command = command or ("python cli.py shortcut" + (" --quick" if quick else "") + f" --store {shlex.quote(str(store))}")
     return Prepared(mode, p, str(store), out_dir, device, workers, n_bootstrap, command, quick)
 
